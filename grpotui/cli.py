@@ -1,0 +1,246 @@
+"""The command line: bare `grpotui` opens the dashboard; `run` trains headless; `presets` manages presets.
+
+torch and textual are imported inside the commands that need them, so `grpotui --help` answers fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from grpotui.config import ConfigError, TrainConfig, parse_set
+
+app = typer.Typer(
+    help="Watch GRPO learn to sort numbers (CS336 Lecture 17). With no command, opens the live "
+         "dashboard.",
+    add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+presets_app = typer.Typer(help="List, show, save and delete presets.", no_args_is_help=False,
+                          pretty_exceptions_enable=False)
+app.add_typer(presets_app, name="presets")
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+PresetOpt = typer.Option(None, "--preset", "-p", help="A preset name (`grpotui presets`) or the "
+                         "path of a preset YAML file. Default: 'default'.")
+SetOpt = typer.Option(None, "--set", "-s", help="Override a setting: key=value (repeatable), "
+                      "e.g. --set learning_rate=0.01.")
+MetricsOpt = typer.Option(None, "--metrics", help="Write one record per optimizer step (and events) "
+                          "to this .jsonl or .csv file.")
+SeedOpt = typer.Option(None, "--seed", help="Override the preset's seed.")
+DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or auto.")
+PresetsDirOpt = typer.Option(None, "--presets-dir", help="Folder of user presets (default: "
+                             "$GRPOTUI_PRESETS_DIR, else ~/.config/grpotui/presets).")
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"grpotui: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def resolve_config(preset: str | None, sets: list[str] | None, seed: int | None = None,
+                   device: str | None = None, presets_dir: str | None = None):
+    """(preset, config) from a preset plus command-line overrides, or raise ConfigError."""
+    from grpotui.presets import DEFAULT_PRESET, find_preset
+
+    found = find_preset(preset or DEFAULT_PRESET, presets_dir)
+    overrides = parse_set(sets)
+    if seed is not None:
+        overrides["seed"] = seed
+    if device is not None:
+        overrides["device"] = device
+    config = TrainConfig.from_dict(overrides, source="command line", base=found.config)
+    return found, config
+
+
+def _check_count(name: str, value, minimum: float = 1) -> None:
+    if value is not None and value < minimum:
+        raise ConfigError(f"{name} {value}: must be at least {minimum:g}.")
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    preset: Optional[str] = PresetOpt,
+    set_: Optional[List[str]] = SetOpt,
+    metrics: Optional[Path] = MetricsOpt,
+    paused: bool = typer.Option(False, "--paused", help="Open paused instead of training at once."),
+    seed: Optional[int] = SeedOpt,
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """Open the live dashboard (the default command)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"presets_dir": presets_dir}
+        return
+    try:
+        found, config = resolve_config(preset, set_, seed, None, presets_dir)
+        if metrics is not None:
+            from grpotui.metrics import MetricsWriter
+
+            MetricsWriter(metrics).close()  # fail now, not inside the dashboard
+        from grpotui.engine.trainer import resolve_device
+
+        resolve_device(config.device)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    from grpotui.tui.app import GrpoApp
+
+    GrpoApp(config=config, preset_name=found.name, metrics_path=metrics, paused=paused,
+            presets_dir=presets_dir).run()
+
+
+@app.command()
+def run(
+    preset: Optional[str] = PresetOpt,
+    set_: Optional[List[str]] = SetOpt,
+    steps: Optional[int] = typer.Option(None, "--steps", help="Stop after this many optimizer steps."),
+    rollouts: Optional[int] = typer.Option(None, "--rollouts", help="Stop after this many rollouts "
+                                           "(default: the preset's `rollouts`)."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this long."),
+    target_heldout: Optional[float] = typer.Option(None, "--target-heldout", help="Stop when held-out "
+                                                   "exact match reaches this (0 to 1)."),
+    metrics: Optional[Path] = MetricsOpt,
+    seed: Optional[int] = SeedOpt,
+    device: Optional[str] = DeviceOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print the summary only."),
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """Train headless, with a progress bar and a one-line summary. Stops at the first limit reached."""
+    from grpotui.runner import StopRules, run_headless
+
+    try:
+        _check_count("--steps", steps)
+        _check_count("--rollouts", rollouts)
+        if max_seconds is not None and not max_seconds > 0:
+            raise ConfigError(f"--max-seconds {max_seconds}: must be a positive number of seconds.")
+        if target_heldout is not None and not 0 <= target_heldout <= 1:
+            raise ConfigError(f"--target-heldout {target_heldout}: must be from 0 to 1.")
+        found, config = resolve_config(preset, set_, seed, device, presets_dir)
+        rules = StopRules(steps, rollouts, max_seconds, target_heldout)
+        summary = run_headless(config, rules, preset_name=found.name,
+                               metrics_path=str(metrics) if metrics else None, quiet=quiet)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    if summary.diverged:
+        typer.echo(f"grpotui: {summary.diverged}", err=True)
+        typer.echo(summary.line())
+        raise typer.Exit(EXIT_DIVERGED)
+    typer.echo(summary.line())
+    if summary.stopped.startswith("stopped by"):
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@presets_app.callback(invoke_without_command=True)
+def presets_list(ctx: typer.Context,
+                 presets_dir: Optional[Path] = PresetsDirOpt) -> None:
+    """List shipped and user presets with their descriptions."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from grpotui.presets import list_presets, user_dir
+
+    pdir = _presets_dir(ctx, presets_dir)
+    found, problems = list_presets(pdir)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("preset", style="bold")
+    table.add_column("kind")
+    table.add_column("description")
+    for p in found:
+        table.add_row(p.name, "shipped" if p.shipped else "user", p.description)
+    console = Console()
+    console.print(table)
+    console.print(f"\nUser presets folder: {user_dir(pdir)}", highlight=False)
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)
+
+
+def _presets_dir(ctx: typer.Context, given: Optional[Path]) -> Optional[Path]:
+    if given:
+        return given
+    root = ctx.find_root()
+    return (root.obj or {}).get("presets_dir") if root.obj else None
+
+
+@presets_app.command("show")
+def presets_show(ctx: typer.Context, name: str = typer.Argument(..., help="Preset name or path."),
+                 presets_dir: Optional[Path] = PresetsDirOpt) -> None:
+    """Print a preset's YAML (every setting, defaults filled in)."""
+    from grpotui.presets import PresetError, find_preset, preset_yaml
+
+    try:
+        p = find_preset(name, _presets_dir(ctx, presets_dir))
+    except PresetError as e:
+        raise fail(str(e)) from None
+    typer.echo(preset_yaml(p.name, p.description, p.config), nl=False)
+
+
+@presets_app.command("save")
+def presets_save(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Name of the new user preset."),
+    from_: Optional[str] = typer.Option(None, "--from", help="Start from this preset (default: "
+                                        "'default')."),
+    set_: Optional[List[str]] = SetOpt,
+    description: Optional[str] = typer.Option(None, "--description", "-d", help="One line saying "
+                                              "what the preset shows."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Overwrite an existing user preset."),
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """Save a user preset: another preset plus --set overrides."""
+    from grpotui.presets import PresetError, PresetExists, save_preset
+
+    pdir = _presets_dir(ctx, presets_dir)
+    try:
+        base, config = resolve_config(from_, set_, presets_dir=pdir)
+        desc = description if description is not None else f"{base.description} (modified)"
+        try:
+            path = save_preset(name, desc, config, pdir, overwrite=yes)
+        except PresetExists as e:
+            if not sys.stdin.isatty():
+                raise PresetError(f"{e} Pass --yes to overwrite it.") from None
+            typer.confirm(f"{e} Overwrite it?", abort=True)
+            path = save_preset(name, desc, config, pdir, overwrite=True)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    typer.echo(f"saved preset '{name}' to {path}")
+
+
+@presets_app.command("delete")
+def presets_delete(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Name of a user preset."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """Delete a user preset (shipped presets cannot be deleted)."""
+    from grpotui.presets import PresetError, delete_preset, find_preset, shipped_names
+
+    pdir = _presets_dir(ctx, presets_dir)
+    try:
+        if name in shipped_names():
+            raise PresetError(f"'{name}' is a shipped preset; only user presets can be deleted.")
+        find_preset(name, pdir)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise PresetError(f"deleting '{name}' needs confirmation: pass --yes.")
+            typer.confirm(f"Delete user preset '{name}'?", abort=True)
+        path = delete_preset(name, pdir)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    typer.echo(f"deleted {path}")
+
+
+def main() -> None:
+    app(prog_name="grpotui")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""TrainConfig: the one source of truth for every grpotui setting.
+
+Each field carries its default, its bounds (or choices) and a one-line description in its metadata.
+The same table drives validation, YAML presets, `--set key=value`, the dashboard's controls and the
+README's preset reference, so none of them can drift from the others.
+
+No torch import here: the CLI imports this module to answer `--help` fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+LECTURE_PROMPTS = [[1, 0, 2], [3, 2, 4], [1, 2, 3]]
+
+DELTA_MODES = ("raw", "centered", "normalized", "max")
+# The lecture's own names for the delta modes, accepted everywhere a delta mode is.
+DELTA_ALIASES = {
+    "rewards": "raw",
+    "centered_rewards": "centered",
+    "normalized_rewards": "normalized",
+    "max_rewards": "max",
+}
+LOSS_MODES = ("naive", "unclipped", "clipped")
+REWARDS = ("inclusion_ordering", "position_match", "exact_match")
+REWARD_ALIASES = {
+    "sort_inclusion_ordering_reward": "inclusion_ordering",
+    "sort_distance_reward": "position_match",
+}
+POLICIES = ("lecture", "transformer")
+PROMPT_SOURCES = ("fixed", "random")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class ConfigError(ValueError):
+    """A setting was wrong. The message is one paragraph fit to show a user as it is."""
+
+
+def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+       choices: tuple[str, ...] | None = None, live: bool = False, group: str = "training") -> Any:
+    meta = {"help": help, "min": lo, "max": hi, "choices": choices, "live": live, "group": group}
+    if isinstance(default, list):
+        return field(default_factory=lambda: [list(p) for p in default], metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a grpotui run. `live` fields change mid-run; the rest need a reset."""
+
+    # --- the GRPO update (all live: they take effect at the next rollout) ---
+    delta_mode: str = _f("centered", "How rewards become deltas within a group: raw, centered, "
+                         "normalized (by group std) or max (keep only the group's best).",
+                         choices=DELTA_MODES, live=True, group="grpo")
+    loss_mode: str = _f("clipped", "Policy loss: naive (-delta*logp), unclipped (-ratio*delta) or "
+                        "clipped (PPO's min of ratio*delta and clip(ratio)*delta).",
+                        choices=LOSS_MODES, live=True, group="grpo")
+    reward: str = _f("position_match", "Reward function: inclusion_ordering, position_match or "
+                     "exact_match.", choices=REWARDS, live=True, group="grpo")
+    group_size: int = _f(8, "Responses sampled per prompt (G).", lo=1, hi=256, live=True, group="grpo")
+    learning_rate: float = _f(3e-3, "Adam learning rate.", lo=0.0, hi=10.0, live=True, group="grpo")
+    clip_eps: float = _f(0.2, "PPO clip epsilon: ratios are clipped to [1-eps, 1+eps] "
+                         "(the lecture hard-codes 0.01).", lo=0.0, hi=1.0, live=True, group="grpo")
+    kl_beta: float = _f(0.0, "Weight of the k3 KL penalty against the reference policy "
+                        "(0 turns the reference off).", lo=0.0, hi=10.0, live=True, group="grpo")
+    inner_steps: int = _f(4, "Optimizer steps on each rollout's batch (K).", lo=1, hi=100,
+                          live=True, group="grpo")
+    ref_refresh: int = _f(10, "Rollouts between refreshes of the KL reference policy.", lo=1,
+                          hi=100_000, live=True, group="grpo")
+    max_grad_norm: float = _f(0.0, "Clip the gradient's L2 norm to this (0: no clipping).",
+                              lo=0.0, hi=1e6, live=True, group="grpo")
+    prompts_per_rollout: int = _f(16, "Random prompts drawn per rollout (random prompt source "
+                                  "only).", lo=1, hi=4096, live=True, group="task")
+    # --- the task (reset to change) ---
+    prompt_source: str = _f("random", "fixed: train on `prompts` only (the lecture); random: draw "
+                            "prompts every rollout, never from the held-out set.",
+                            choices=PROMPT_SOURCES, group="task")
+    prompts: list = _f(LECTURE_PROMPTS, "The fixed training prompts (each of length n, tokens "
+                       "below vocab_size).", group="task")
+    n: int = _f(4, "Numbers per prompt (and per response).", lo=2, hi=16, group="task")
+    vocab_size: int = _f(8, "Numbers are drawn from 0..vocab_size-1.", lo=2, hi=64, group="task")
+    heldout_size: int = _f(256, "Prompts set aside for held-out evaluation, never trained on.",
+                           lo=1, hi=100_000, group="task")
+    # --- the policy (reset to change) ---
+    policy: str = _f("transformer", "lecture (the lecture's position-matrix model) or transformer "
+                     "(a small non-autoregressive transformer).", choices=POLICIES, group="model")
+    d_model: int = _f(32, "Embedding width (the lecture uses 10).", lo=2, hi=1024, group="model")
+    n_layers: int = _f(2, "Transformer layers (transformer only).", lo=1, hi=12, group="model")
+    n_heads: int = _f(4, "Attention heads; must divide d_model (transformer only).", lo=1, hi=32,
+                      group="model")
+    # --- the run ---
+    rollouts: int = _f(300, "Run length in rollouts; the dashboard pauses there, `run` stops.",
+                       lo=1, hi=10_000_000, live=True, group="run")
+    eval_every: int = _f(5, "Rollouts between held-out evaluations.", lo=1, hi=100_000, live=True,
+                         group="run")
+    seed: int = _f(5, "Seed for the model's initialisation, prompts and sampling (the lecture "
+                   "uses 5).", lo=0, hi=2**31 - 1, group="run")
+    device: str = _f("cpu", "cpu, cuda or auto (cuda when available).", choices=DEVICES,
+                     group="run")
+
+    # ------------------------------------------------------------------ helpers
+    @classmethod
+    def fields(cls) -> list[dataclasses.Field]:
+        return list(dataclasses.fields(cls))
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def live_keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls) if f.metadata["live"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "settings", base: TrainConfig | None = None
+                  ) -> TrainConfig:
+        """Build a validated config from a mapping of overrides on top of `base` (or defaults)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of setting names to values, got "
+                              f"{_kind(data)}. Allowed keys: {', '.join(cls.field_names())}.")
+        values = (base or cls()).to_dict()
+        for key, raw in data.items():
+            values[key] = coerce(key, raw, source=source)
+        cfg = cls(**values)
+        cfg.check(source=source)
+        return cfg
+
+    def replace(self, source: str = "settings", **changes: Any) -> TrainConfig:
+        return TrainConfig.from_dict(changes, source=source, base=self)
+
+    def check(self, source: str = "settings") -> None:
+        """Cross-field checks; single fields are checked by `coerce`."""
+        if self.policy == "transformer" and self.d_model % self.n_heads:
+            raise ConfigError(f"{source}: d_model {self.d_model} is not divisible by n_heads "
+                              f"{self.n_heads}; choose n_heads that divides d_model.")
+        space = self.vocab_size ** self.n
+        if self.prompt_source == "fixed":
+            for p in self.prompts:
+                if len(p) != self.n or any(t >= self.vocab_size for t in p):
+                    raise ConfigError(
+                        f"{source}: key 'prompts': prompt {p} does not fit n={self.n} and "
+                        f"vocab_size={self.vocab_size}; every prompt must have n numbers, each from "
+                        f"0 to {self.vocab_size - 1}.")
+            if self.heldout_size > space - len(self.prompts):
+                raise ConfigError(
+                    f"{source}: key 'heldout_size': {self.heldout_size} held-out prompts do not fit "
+                    f"beside the {len(self.prompts)} training prompts among the {space} possible "
+                    f"ones; allowed: at most {space - len(self.prompts)}.")
+        elif self.heldout_size > space // 2:
+            raise ConfigError(
+                f"{source}: key 'heldout_size': {self.heldout_size} held-out prompts would leave too "
+                f"few to train on: n={self.n} and vocab_size={self.vocab_size} give only {space} "
+                f"prompts; allowed: at most half of them ({space // 2}).")
+
+    def diff(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """Settings whose value differs: {key: (self's, other's)}."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def allowed_text(key: str) -> str:
+    """What a setting accepts, in words (for error messages, the README and the dashboard)."""
+    f = _FIELDS[key]
+    m = f.metadata
+    if m["choices"]:
+        extra = ""
+        if key == "delta_mode":
+            extra = " (or the lecture's names " + ", ".join(DELTA_ALIASES) + ")"
+        return "one of " + ", ".join(m["choices"]) + extra
+    if key == "prompts":
+        return "a list of prompts, each a list of n integers from 0 to vocab_size-1"
+    kind = "an integer" if f.type in ("int", int) else "a number"
+    return f"{kind} from {_num(m['min'])} to {_num(m['max'])}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    return {bool: "a true/false value", int: "an integer", float: "a number", str: "text",
+            list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
+
+
+def suggest_key(key: str) -> str:
+    close = difflib.get_close_matches(str(key), TrainConfig.field_names(), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
+    """Check one setting and return it in canonical form, or raise ConfigError saying why."""
+    if key not in _FIELDS:
+        raise ConfigError(f"{source}: unknown key '{key}'.{suggest_key(key)} Allowed keys: "
+                          f"{', '.join(TrainConfig.field_names())}.")
+    f = _FIELDS[key]
+    m = f.metadata
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{source}: key '{key}': {why}; allowed: {allowed_text(key)}.")
+
+    if m["choices"]:
+        if not isinstance(value, str):
+            raise bad(f"got {_kind(value)} {value!r}")
+        v = value.strip().lower().replace("-", "_")
+        v = DELTA_ALIASES.get(v, v) if key == "delta_mode" else v
+        v = REWARD_ALIASES.get(v, v) if key == "reward" else v
+        if v not in m["choices"]:
+            raise bad(f"'{value}' is not a choice")
+        return v
+    if key == "prompts":
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(p, list) and p for p in value)
+                or not all(type(t) is int and t >= 0 for p in value for t in p)):
+            raise bad(f"got {value!r}")
+        return [list(p) for p in value]
+    if f.type in ("int", int):
+        if isinstance(value, str):
+            try:
+                value = int(value.strip().replace("_", ""))
+            except ValueError:
+                raise bad(f"'{value}' is not an integer") from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if type(value) is not int:
+            raise bad(f"got {_kind(value)} {value!r}")
+    else:
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise bad(f"'{value}' is not a number") from None
+        if type(value) not in (int, float):
+            raise bad(f"got {_kind(value)} {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad(f"{value} is not a finite number")
+    if (m["min"] is not None and value < m["min"]) or (m["max"] is not None and value > m["max"]):
+        raise bad(f"{value} is out of range")
+    return value
+
+
+def parse_set(items: list[str] | None, *, source: str = "--set") -> dict[str, Any]:
+    """Parse `key=value` strings (values read as YAML, so lists work) into raw overrides."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"{source} '{item}': expected key=value, for example "
+                              f"--set learning_rate=0.01. Allowed keys: "
+                              f"{', '.join(TrainConfig.field_names())}.")
+        key, _, text = item.partition("=")
+        key = key.strip()
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            value = text
+        # Validate now, so the message names --set rather than a later stage.
+        out[key] = coerce(key, value, source=f"{source} {key}")
+    return out

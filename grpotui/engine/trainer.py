@@ -1,0 +1,294 @@
+"""Trainer: the GRPO loop of CS336 Lecture 17, one rollout at a time, with settings that change mid-run.
+
+One rollout (the lecture's "epoch"):
+    1. draw prompts; run the policy once on them
+    2. sample G responses per prompt from those logits (a seeded generator)
+    3. reward them and turn rewards into deltas, per group
+    4. freeze logp_old: the log-probs under the policy that sampled (no gradient), and the reference
+       policy's log-probs if the KL penalty is on
+    5. K inner steps of Adam on the same batch: loss = policy loss (+ beta * KL)
+
+Usage:
+    trainer = Trainer(TrainConfig())
+    result = trainer.rollout()          # RolloutResult: per-step metrics, the groups, events
+    trainer.update(learning_rate=0.01)  # applied at the next rollout
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from grpotui.config import ConfigError, TrainConfig
+from grpotui.engine import grpo
+from grpotui.engine.policy import build_policy
+from grpotui.engine.rewards import REWARD_FUNCTIONS, targets
+from grpotui.engine.task import PromptSource
+
+# Metrics whose value depends on the machine's speed, not on the math (left out of determinism checks).
+TIMING_METRICS = ("steps_per_second", "time")
+
+
+class NeedsReset(ConfigError):
+    """A change of a setting that only a reset can apply (the model, n, vocab_size, seed, ...)."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+        super().__init__(
+            f"changing {', '.join(keys)} needs a reset: these settings shape the model or the task, "
+            f"so they cannot change mid-run. Reset to apply them (settings that change live: "
+            f"{', '.join(TrainConfig.live_keys())}).")
+
+
+@dataclass
+class Groups:
+    """The latest rollout's sampled groups, for display. Tensors on the CPU.
+
+    ratios: per response, pi(response) / pi_old(response) after the last inner step.
+    token_ratios: the same per position (what the clipped loss clips), float[B, G, n].
+    """
+
+    prompts: torch.Tensor      # int[B, n]
+    targets: torch.Tensor      # int[B, n]
+    responses: torch.Tensor    # int[B, G, n]
+    rewards: torch.Tensor      # float[B, G]
+    deltas: torch.Tensor       # float[B, G]
+    ratios: torch.Tensor       # float[B, G]
+    token_ratios: torch.Tensor  # float[B, G, n]
+
+
+@dataclass
+class RolloutResult:
+    metrics: list[dict[str, Any]]              # one dict per optimizer step
+    groups: Groups
+    events: list[dict[str, Any]] = field(default_factory=list)
+    diverged: str | None = None                # a message when a non-finite loss/gradient stopped it
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU on this machine; "
+                          "allowed here: cpu or auto.")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig | None = None, *, final_ratios: bool = True):
+        self.final_ratios = final_ratios
+        self.reset(config or TrainConfig())
+
+    # ------------------------------------------------------------------ set-up
+    def reset(self, config: TrainConfig | None = None) -> None:
+        """Start over: a fresh model, optimizer and prompt source from `config` (or the current one)."""
+        cfg = config or self.config
+        cfg.check()
+        self.config = cfg
+        self._pending: TrainConfig | None = None
+        self.device = resolve_device(cfg.device)
+        self.policy = build_policy(cfg, cfg.seed).to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate)
+        self.prompts = PromptSource(cfg.prompt_source, cfg.n, cfg.vocab_size, cfg.heldout_size,
+                                    cfg.prompts, cfg.seed)
+        self.heldout = self.prompts.heldout.to(self.device)
+        self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.ref_policy: torch.nn.Module | None = None
+        self.step = 0            # optimizer steps taken
+        self.rollout_index = 0   # rollouts completed
+        self.train_seconds = 0.0
+        self.heldout_exact_match = self.evaluate()
+
+    # ------------------------------------------------------------------ mid-run changes
+    def update(self, **changes: Any) -> TrainConfig:
+        """Queue setting changes for the next rollout. Raises ConfigError for a bad value and
+        NeedsReset for a setting that cannot change mid-run; nothing is queued then."""
+        base = self._pending or self.config
+        new = base.replace(**changes)
+        needs_reset = [k for k in new.diff(self.config) if k not in TrainConfig.live_keys()]
+        if needs_reset:
+            raise NeedsReset(needs_reset)
+        self._pending = new
+        return new
+
+    def _apply_pending(self) -> list[dict[str, Any]]:
+        if self._pending is None:
+            return []
+        events = [{"event": "set", "step": self.step, "rollout": self.rollout_index, "key": k,
+                   "old": old, "new": new}
+                  for k, (old, new) in self.config.diff(self._pending).items()]
+        self.config, self._pending = self._pending, None
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.learning_rate
+        return events
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, prompts: torch.Tensor | None = None) -> float:
+        """Exact match of greedy decoding (argmax per position) on the held-out prompts."""
+        p = self.heldout if prompts is None else prompts.to(self.device)
+        if len(p) == 0:
+            return float("nan")
+        greedy = self.policy(p).argmax(dim=-1)
+        return (greedy == targets(p)).all(dim=-1).float().mean().item()
+
+    # ------------------------------------------------------------------ one rollout
+    def rollout(self, max_steps: int | None = None) -> RolloutResult:
+        """Sample, reward, and take K optimizer steps on one batch (at most `max_steps` of them,
+        so a run can stop at an exact step count). Returns the per-step metrics."""
+        events = self._apply_pending()
+        cfg = self.config
+        t0 = time.perf_counter()
+
+        # 1-2. prompts, one forward pass, G samples per prompt
+        prompts = self.prompts.sample(cfg.prompts_per_rollout).to(self.device)       # [B, n]
+        logits = self.policy(prompts)                                                  # [B, n, V]
+        responses = grpo.sample_responses(logits, cfg.group_size, self.gen)           # [B, G, n]
+
+        # 3. rewards and deltas
+        rewards = REWARD_FUNCTIONS[cfg.reward](prompts, responses)                     # [B, G]
+        if not torch.isfinite(rewards).all():
+            return self._stop(events, prompts, responses, rewards,
+                              f"the reward function '{cfg.reward}' returned a non-finite value")
+        deltas = grpo.compute_deltas(rewards, cfg.delta_mode)                          # [B, G]
+
+        # 4. the frozen old policy is the policy that just sampled: same parameters, same logits.
+        #    So the first inner step reuses this forward pass, and logp_old is its detached copy.
+        logp_all = torch.log_softmax(logits, dim=-1)
+        logp = grpo.gathered_log_probs(logp_all, responses)                           # [B, G, n]
+        old_logp = logp.detach()
+        ref_logp = self._reference_log_probs(prompts, responses)
+
+        # rollout-level statistics, shared by the K steps' metric records
+        with torch.no_grad():
+            group_std = rewards.std(dim=-1) if cfg.group_size > 1 else torch.zeros_like(rewards[:, 0])
+            exact = (responses == targets(prompts).unsqueeze(1)).all(dim=-1).float().mean()
+            rollout_stats = torch.stack([rewards.mean(), group_std.mean(), exact,
+                                         (group_std == 0).float().mean()]).tolist()
+
+        metrics: list[dict[str, Any]] = []
+        params = list(self.policy.parameters())
+        inner_steps = cfg.inner_steps if max_steps is None else max(1, min(cfg.inner_steps, max_steps))
+        for k in range(inner_steps):
+            if k > 0:  # 5. recompute log-probs under the current parameters
+                logp_all = torch.log_softmax(self.policy(prompts), dim=-1)
+                logp = grpo.gathered_log_probs(logp_all, responses)
+            loss = grpo.policy_loss(logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps)
+            kl = grpo.kl_k3(logp, ref_logp) if ref_logp is not None else None
+            if kl is not None:
+                loss = loss + cfg.kl_beta * kl
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                # The step is not taken, so parameters and Adam's state stay at their last finite values.
+                what = "loss" if not torch.isfinite(loss) else "gradient"
+                self.optimizer.zero_grad(set_to_none=True)
+                return self._stop(events, prompts, responses, rewards,
+                                  f"non-finite {what} at step {self.step + 1}", deltas, metrics)
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grads_with_norm_(params, cfg.max_grad_norm, grad_norm)
+            self.optimizer.step()
+            self.step += 1
+            metrics.append(self._step_metrics(loss, kl, logp, old_logp, deltas, logp_all,
+                                              grad_norm, rollout_stats))
+
+        # groups for display: the ratio of each response after the last inner step
+        with torch.no_grad():
+            if self.final_ratios:
+                logp = grpo.response_log_probs(self.policy(prompts), responses)
+            log_ratio = logp.detach() - old_logp
+        groups = self._groups(prompts, responses, rewards, deltas, log_ratio)
+
+        self.rollout_index += 1
+        if self.rollout_index % cfg.eval_every == 0:
+            self.heldout_exact_match = self.evaluate()
+            for m in metrics:
+                m["heldout_exact_match"] = self.heldout_exact_match
+        elapsed = time.perf_counter() - t0
+        self.train_seconds += elapsed
+        sps = len(metrics) / elapsed if elapsed > 0 else 0.0
+        for m in metrics:
+            m["steps_per_second"] = sps
+            m["time"] = self.train_seconds
+        return RolloutResult(metrics, groups, events)
+
+    # ------------------------------------------------------------------ helpers
+    def _reference_log_probs(self, prompts: torch.Tensor, responses: torch.Tensor
+                             ) -> torch.Tensor | None:
+        """log-probs under the KL reference policy, refreshed every ref_refresh rollouts.
+        With kl_beta = 0 there is no reference at all."""
+        cfg = self.config
+        if cfg.kl_beta == 0:
+            self.ref_policy = None
+            return None
+        if self.ref_policy is None or self.rollout_index % cfg.ref_refresh == 0:
+            self.ref_policy = copy.deepcopy(self.policy).requires_grad_(False)
+        with torch.no_grad():
+            return grpo.response_log_probs(self.ref_policy(prompts), responses)
+
+    def _step_metrics(self, loss, kl, logp, old_logp, deltas, logp_all, grad_norm, rollout_stats
+                      ) -> dict[str, Any]:
+        cfg = self.config
+        with torch.no_grad():
+            log_ratio = logp.detach() - old_logp
+            ratio = log_ratio.exp()
+            low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps)
+            approx_kl = ((ratio - 1) - log_ratio).mean()   # old -> current, as CleanRL logs it
+            values = torch.stack([
+                loss.detach(), approx_kl, grpo.entropy(logp_all.detach()), grad_norm, low, high,
+                region, ratio.min(), ratio.mean(), ratio.max(),
+                kl.detach() if kl is not None else torch.zeros((), device=loss.device),
+            ]).tolist()
+        reward, reward_std, exact, frac_zero = rollout_stats
+        return {
+            "step": self.step,
+            "rollout": self.rollout_index + 1,
+            "reward": reward,
+            "reward_std": reward_std,
+            "exact_match": exact,
+            "heldout_exact_match": self.heldout_exact_match,
+            "loss": values[0],
+            "kl": values[10] if kl is not None else None,
+            "approx_kl": values[1],
+            "entropy": values[2],
+            "grad_norm": values[3],
+            "clip_ratio/low_mean": values[4],
+            "clip_ratio/high_mean": values[5],
+            "clip_ratio/region_mean": values[6],
+            "ratio/min": values[7],
+            "ratio/mean": values[8],
+            "ratio/max": values[9],
+            "frac_reward_zero_std": frac_zero,
+            "group_size": cfg.group_size,
+            "lr": cfg.learning_rate,
+        }
+
+    def _groups(self, prompts, responses, rewards, deltas, log_ratio) -> Groups:
+        cpu = torch.device("cpu")
+        return Groups(prompts=prompts.to(cpu), targets=targets(prompts).to(cpu),
+                      responses=responses.to(cpu), rewards=rewards.to(cpu), deltas=deltas.to(cpu),
+                      ratios=log_ratio.sum(dim=-1).exp().to(cpu), token_ratios=log_ratio.exp().to(cpu))
+
+    def _stop(self, events, prompts, responses, rewards, why: str, deltas=None, metrics=None
+              ) -> RolloutResult:
+        """End a rollout early because something became non-finite; nothing bad was applied."""
+        cfg = self.config
+        if deltas is None:
+            deltas = torch.zeros_like(rewards)
+        safe = torch.nan_to_num(rewards, nan=0.0, posinf=0.0, neginf=0.0)
+        groups = self._groups(prompts, responses, safe, torch.nan_to_num(deltas),
+                              torch.zeros(responses.shape, dtype=torch.float32, device=responses.device))
+        message = (f"diverged at step {self.step + 1} (rollout {self.rollout_index + 1}): {why}. "
+                   f"Live settings: learning_rate={cfg.learning_rate:g}, delta_mode={cfg.delta_mode}, "
+                   f"loss_mode={cfg.loss_mode}, reward={cfg.reward}, group_size={cfg.group_size}, "
+                   f"clip_eps={cfg.clip_eps:g}, kl_beta={cfg.kl_beta:g}, "
+                   f"inner_steps={cfg.inner_steps}. The last finite parameters were kept.")
+        events = events + [{"event": "diverged", "step": self.step, "rollout": self.rollout_index,
+                            "message": message}]
+        return RolloutResult(metrics or [], groups, events, diverged=message)
+

@@ -1,0 +1,152 @@
+"""Headless training: `grpotui run`. The same Trainer and metrics file as the dashboard."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+
+from grpotui.config import TrainConfig
+from grpotui.metrics import MetricsWriter
+
+
+@dataclass
+class StopRules:
+    steps: int | None = None
+    rollouts: int | None = None
+    max_seconds: float | None = None
+    target_heldout: float | None = None
+
+
+@dataclass
+class RunSummary:
+    steps: int
+    rollouts: int
+    seconds: float
+    reward: float
+    max_reward: float
+    heldout_exact_match: float
+    stopped: str
+    diverged: str | None = None
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        return (f"{self.stopped}: {self.steps} steps ({self.rollouts} rollouts) in "
+                f"{self.seconds:.1f} s, {self.steps_per_second:.0f} steps/s; final reward "
+                f"{self.reward:.3f} of {self.max_reward:g}; held-out exact match "
+                f"{self.heldout_exact_match:.3f}")
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between rollouts, so records are never cut short."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = "",
+                 metrics_path: str | None = None, quiet: bool = False) -> RunSummary:
+    from grpotui.engine.rewards import max_reward
+    from grpotui.engine.trainer import Trainer
+
+    if rules.steps is None and rules.rollouts is None and rules.max_seconds is None \
+            and rules.target_heldout is None:
+        rules.rollouts = config.rollouts
+    writer = MetricsWriter(metrics_path) if metrics_path else None
+    trainer = Trainer(config, final_ratios=False)
+    if writer:
+        writer.write(events=[{"event": "start", "step": 0, "rollout": 0, "preset": preset_name,
+                              "config": config.to_dict()}])
+
+    progress = None
+    if not quiet:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                            transient=False)
+    total, unit = _progress_total(rules, config)
+    last = {"reward": math.nan}
+    stopped, diverged = "", None
+    t0 = time.perf_counter()
+    with _StopFlag() as flag:
+        if progress:
+            progress.start()
+            task = progress.add_task(preset_name or "grpotui", total=total, status="")
+        try:
+            while True:
+                remaining = None if rules.steps is None else rules.steps - trainer.step
+                result = trainer.rollout(max_steps=remaining)
+                if writer:
+                    writer.write(result.metrics, result.events)
+                if result.metrics:
+                    last = result.metrics[-1]
+                if result.diverged:
+                    stopped, diverged = "diverged", result.diverged
+                    break
+                elapsed = time.perf_counter() - t0
+                if progress:
+                    done = {"rollouts": trainer.rollout_index, "steps": trainer.step,
+                            "seconds": elapsed}.get(unit, trainer.rollout_index)
+                    progress.update(task, completed=done, status=(
+                        f"rollout {trainer.rollout_index}  step {trainer.step}  reward "
+                        f"{last['reward']:.2f}  held-out {trainer.heldout_exact_match:.3f}"))
+                stopped = _reached(rules, trainer, elapsed)
+                if flag.signal and not stopped:
+                    stopped = f"stopped by {flag.signal}"
+                if stopped:
+                    break
+        finally:
+            if progress:
+                progress.stop()
+    seconds = time.perf_counter() - t0
+    heldout = trainer.evaluate()
+    if writer:
+        writer.write(events=[{"event": "stop", "step": trainer.step, "rollout": trainer.rollout_index,
+                              "reason": stopped, "heldout_exact_match": heldout}])
+        writer.close()
+    return RunSummary(steps=trainer.step, rollouts=trainer.rollout_index, seconds=seconds,
+                      reward=last["reward"], max_reward=max_reward(config.reward, config.n),
+                      heldout_exact_match=heldout, stopped=stopped, diverged=diverged)
+
+
+def _progress_total(rules: StopRules, config: TrainConfig) -> tuple[float | None, str]:
+    if rules.rollouts is not None:
+        return rules.rollouts, "rollouts"
+    if rules.steps is not None:
+        return rules.steps, "steps"
+    if rules.max_seconds is not None:
+        return rules.max_seconds, "seconds"
+    return None, "rollouts"
+
+
+def _reached(rules: StopRules, trainer, elapsed: float) -> str:
+    if rules.target_heldout is not None and trainer.heldout_exact_match >= rules.target_heldout:
+        return f"reached held-out exact match {trainer.heldout_exact_match:.3f}"
+    if rules.steps is not None and trainer.step >= rules.steps:
+        return "reached steps"
+    if rules.rollouts is not None and trainer.rollout_index >= rules.rollouts:
+        return "reached rollouts"
+    if rules.max_seconds is not None and elapsed >= rules.max_seconds:
+        return "reached max seconds"
+    return ""
