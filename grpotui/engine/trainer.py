@@ -115,6 +115,11 @@ class Trainer:
         self._pending = new
         return new
 
+    @property
+    def next_config(self) -> TrainConfig:
+        """The settings the next rollout will use: the live ones plus any queued changes."""
+        return self._pending or self.config
+
     def _apply_pending(self) -> list[dict[str, Any]]:
         if self._pending is None:
             return []

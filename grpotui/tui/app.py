@@ -1,0 +1,358 @@
+"""The grpotui dashboard: GRPO training live in a terminal.
+
+Training runs in its own process (grpotui.worker); a Textual thread worker relays its snapshots here
+as messages. Nothing on this side waits for training: key presses become commands on a queue.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.worker import get_current_worker
+from textual.widgets import Footer
+
+from grpotui.config import TrainConfig
+from grpotui.tui.messages import SnapshotReceived, WorkerGone
+from grpotui.tui.widgets.clip_plot import ClipPlot
+from grpotui.tui.widgets.controls import Controls
+from grpotui.tui.widgets.curves import Curves
+from grpotui.tui.widgets.events import EventLog
+from grpotui.tui.widgets.groups import GroupsView
+from grpotui.tui.widgets.status import StatusLine
+
+CURVE_HZ = 10   # sparkline redraws per second, at most
+PLOT_HZ = 4     # clip-plot redraws per second, at most (plotext rebuilds the whole plot)
+
+
+def merge_snapshots(snaps: list[dict]) -> dict:
+    """Fold several snapshots into one: the latest state with every point and event since."""
+    merged = dict(snaps[-1])
+    merged["points"] = [p for s in snaps for p in s["points"]]
+    merged["events"] = [e for s in snaps for e in s["events"]]
+    merged["groups"] = next((s["groups"] for s in reversed(snaps) if s["groups"]), None)
+    return merged
+
+
+class GrpoApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "grpotui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause/Resume"),
+        Binding("n", "step", "Step"),
+        Binding("r", "reset", "Reset"),
+        Binding("ctrl+s", "save_preset", "Save"),
+        Binding("ctrl+o", "load_preset", "Load"),
+        Binding("left_square_bracket", "page(-1)", "Previous groups", show=False),
+        Binding("right_square_bracket", "page(1)", "Next groups", show=False),
+        Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
+        Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
+        Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, config: TrainConfig | None = None, *, preset_name: str = "default",
+                 metrics_path: str | Path | None = None, paused: bool = False,
+                 presets_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.config = config or TrainConfig()       # the live settings, as the trainer reports them
+        self.start_config = self.config             # what the run started from (for save's diff)
+        self.preset_name = preset_name
+        self.metrics_path = metrics_path
+        self.start_paused = paused
+        self.presets_dir = presets_dir
+        self.state = "starting"
+        self.rollout = self.step = 0
+        self.steps_per_second = 0.0
+        self.train_seconds = 0.0
+        self.speed = 0.0
+        self.training = None
+        self.snapshots_seen = 0
+        self.last_plot = 0.0
+        self.pending_plot: dict | None = None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Horizontal(id="top"):
+            yield GroupsView(id="groups")
+            with Vertical(id="right"):
+                yield Curves(id="curves")
+                yield ClipPlot(id="clip-plot")
+        with Horizontal(id="bottom"):
+            yield Controls(self.config.to_dict(), id="controls")
+            yield EventLog(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#groups").border_title = "groups"
+        self.query_one("#curves").border_title = "curves"
+        self.query_one("#controls").border_title = "controls (apply at next rollout)"
+        self.query_one("#events").border_title = "events"
+        self.query_one("#clip-plot", ClipPlot).replot()
+        self.query_one("#groups").focus()
+        self._show_status()
+        self.set_interval(1 / CURVE_HZ, self._redraw_tick)
+        self.start_training(self.config, paused=self.start_paused)
+
+    # ------------------------------------------------------------------ the training process
+    def start_training(self, config: TrainConfig, paused: bool) -> None:
+        from grpotui.worker import TrainingWorker
+
+        if self.training is not None:
+            self.training.stop()
+        self.training = TrainingWorker(config, paused=paused, metrics_path=self.metrics_path,
+                                       preset_name=self.preset_name)
+        self.training.start()
+        self.relay(self.training)
+
+    @work(thread=True, exclusive=True, group="relay")
+    def relay(self, training) -> None:
+        """Move snapshots from the training process to the UI as messages, merging bursts."""
+        me = get_current_worker()
+        while not me.is_cancelled:
+            snap = training.get(timeout=0.1)
+            if snap is None:
+                if not training.alive and not me.is_cancelled:
+                    self.post_message(WorkerGone(training.process.exitcode))
+                    return
+                continue
+            snaps = [snap]
+            while len(snaps) < 100 and (more := training.get(timeout=0)) is not None:
+                snaps.append(more)
+            self.post_message(SnapshotReceived(merge_snapshots(snaps)))
+
+    def send(self, cmd: str, **kw) -> None:
+        if self.training is not None:
+            self.training.send(cmd, **kw)
+
+    # ------------------------------------------------------------------ snapshots in
+    @on(SnapshotReceived)
+    def on_snapshot(self, message: SnapshotReceived) -> None:
+        s = message.snapshot
+        self.snapshots_seen += 1
+        self.state, self.rollout, self.step = s["status"], s["rollout"], s["step"]
+        self.train_seconds = s["train_seconds"]
+        if s["points"]:
+            self.steps_per_second = s["points"][-1]["steps_per_second"]
+        new_config = TrainConfig(**s["config"])
+        if new_config != self.config:
+            self.config = new_config
+            self.query_one(Controls).sync(s["config"])
+        with self.batch_update():
+            self._show_status()
+            self.query_one(Curves).add_points(s["points"])
+            if s["events"]:
+                self.query_one(EventLog).add(s["events"])
+                if any(e.get("event") == "reset" for e in s["events"]):
+                    self.query_one(Curves).clear()
+            if s["groups"]:
+                self.query_one(GroupsView).show(s["groups"], s["rollout"])
+                self.pending_plot = s["groups"]
+                if self.state != "running":
+                    self._plot()
+            if s["error"] and self.state == "crashed":
+                self.notify(s["error"] + " Press r to reset.", title="training failed",
+                            severity="error", timeout=8)
+
+    @on(WorkerGone)
+    def on_worker_gone(self, message: WorkerGone) -> None:
+        self.state = "stopped"
+        self._show_status()
+        self.query_one(EventLog).add([{"event": "note", "message":
+                                       f"the training process ended (exit code {message.exitcode}); "
+                                       f"press r to start it again"}])
+
+    def _redraw_tick(self) -> None:
+        """Timer: redraw curves, and the clip plot a few times a second."""
+        self.query_one(Curves).flush()
+        if self.pending_plot and time.monotonic() - self.last_plot >= 1 / PLOT_HZ:
+            self._plot()
+
+    def _plot(self) -> None:
+        g, self.pending_plot = self.pending_plot, None
+        if not g:
+            return
+        self.last_plot = time.monotonic()
+        ratios, deltas, eps = g["token_ratios"], g["token_deltas"], self.config.clip_eps
+        low = sum(1 for r, d in zip(ratios, deltas) if r < 1 - eps and d < 0)
+        high = sum(1 for r, d in zip(ratios, deltas) if r > 1 + eps and d > 0)
+        n = max(1, len(ratios))
+        self.query_one(ClipPlot).set_batch(
+            eps, ratios, deltas, f"PPO clip · clipped low {low / n:.0%} high {high / n:.0%}")
+
+    def _show_status(self) -> None:
+        self.query_one(StatusLine).show(
+            state=self.state, preset=self.preset_name, rollout=self.rollout,
+            rollouts=self.config.rollouts, step=self.step, steps_per_second=self.steps_per_second,
+            seconds=self.train_seconds, speed=self.speed)
+
+    # ------------------------------------------------------------------ controls out
+    @on(Controls.SettingChanged)
+    def on_setting_changed(self, message: Controls.SettingChanged) -> None:
+        self.send("set", changes={message.key: message.value})
+
+    @on(Controls.SpeedChanged)
+    def on_speed_changed(self, message: Controls.SpeedChanged) -> None:
+        self.speed = message.rollouts_per_second
+        self.send("speed", rollouts_per_second=self.speed)
+        self._show_status()
+
+    # ------------------------------------------------------------------ actions
+    def action_toggle_pause(self) -> None:
+        if self.state in ("stopped", "crashed"):
+            self.notify("Training is not running: press r to reset.", severity="warning")
+        elif self.state == "running":
+            self.send("pause")
+        else:
+            self.send("resume")
+
+    def action_step(self) -> None:
+        if self.state == "running":
+            self.notify("n advances one rollout while paused: press space to pause first.")
+        else:
+            self.send("step")
+
+    def action_reset(self) -> None:
+        from grpotui.tui.screens.confirm import ConfirmScreen
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.reset_training(self.config)
+
+        self.push_screen(ConfirmScreen("Reset training? The model, optimizer and curves start over "
+                                       "with the current settings.", yes="Reset"), done)
+
+    def reset_training(self, config: TrainConfig, preset_name: str | None = None) -> None:
+        if preset_name:
+            self.preset_name = preset_name
+        self.query_one(Curves).clear()
+        if self.training is None or not self.training.alive:
+            self.config = config
+            self.query_one(Controls).sync(config.to_dict())
+            self.start_training(config, paused=False)
+        else:
+            self.send("reset", config=config.to_dict(), preset_name=preset_name)
+
+    def action_page(self, delta: int) -> None:
+        self.query_one(GroupsView).turn_page(delta)
+
+    def action_advantage(self, step: float) -> None:
+        self.query_one(ClipPlot).change_magnitude(step)
+
+    def action_cycle_signs(self) -> None:
+        self.query_one(ClipPlot).cycle_signs()
+
+    def action_help(self) -> None:
+        from grpotui.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(list(self.BINDINGS)))
+
+    def action_save_preset(self) -> None:
+        from grpotui.presets import PresetError, PresetExists, save_preset
+        from grpotui.tui.screens.confirm import ConfirmScreen
+        from grpotui.tui.screens.presets import SaveScreen, diff_text
+
+        live = self.config
+        default_name = self.preset_name if self.preset_name not in _shipped() else \
+            f"my-{self.preset_name}"
+
+        def write(name: str, description: str, overwrite: bool) -> bool:
+            try:
+                path = save_preset(name, description, live, self.presets_dir, overwrite=overwrite)
+            except PresetExists:
+                def answer(yes: bool | None) -> None:
+                    if yes:
+                        write(name, description, True)
+                self.push_screen(ConfirmScreen(f"A user preset named '{name}' exists. Overwrite "
+                                               f"it?", yes="Overwrite"), answer)
+                return False
+            except PresetError as e:
+                self.notify(str(e), title="not saved", severity="error", timeout=8)
+                return False
+            self.notify(f"Saved preset '{name}' to {path}", title="saved")
+            self.query_one(EventLog).add([{"event": "note", "message": f"saved preset '{name}'"}])
+            return True
+
+        def done(result: tuple[str, str] | None) -> None:
+            if result:
+                write(result[0], result[1], False)
+
+        self.push_screen(SaveScreen(default_name, f"Saved from {self.preset_name}",
+                                    diff_text(self.start_config, live, self.preset_name)), done)
+
+    def action_load_preset(self) -> None:
+        from grpotui.presets import PresetError, find_preset, list_presets
+        from grpotui.tui.screens.confirm import ConfirmScreen
+        from grpotui.tui.screens.presets import LoadScreen
+
+        presets, problems = list_presets(self.presets_dir)
+
+        def chosen(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                preset = find_preset(name, self.presets_dir)
+            except PresetError as e:
+                self.notify(str(e), title="not loaded", severity="error", timeout=8)
+                return
+            self.load_preset(preset, ConfirmScreen)
+
+        self.push_screen(LoadScreen(presets, self.config, problems), chosen)
+
+    def load_preset(self, preset, ConfirmScreen) -> None:
+        changes = self.config.diff(preset.config)
+        live = set(TrainConfig.live_keys())
+        needs_reset = [k for k in changes if k not in live]
+        if not needs_reset:
+            self.preset_name = preset.name
+            self.start_config = preset.config
+            if changes:
+                self.send("set", changes={k: new for k, (_, new) in changes.items()})
+            self.query_one(EventLog).add([{"event": "note", "message":
+                                           f"loaded preset '{preset.name}' (live settings apply "
+                                           f"at the next rollout)"}])
+            self._show_status()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_config = preset.config
+                self.reset_training(preset.config, preset.name)
+            else:
+                self.notify("Nothing changed.", title=f"preset '{preset.name}' not loaded")
+
+        self.push_screen(ConfirmScreen(
+            f"Preset '{preset.name}' changes {', '.join(needs_reset)}, which need a reset (a new "
+            f"model and optimizer). Reset now with this preset?", yes="Reset"), answer)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if b.action == "quit":
+                continue
+            yield SystemCommand(b.description, f"key: {b.key}",
+                                lambda a=b.action: self.run_action(a))
+
+    async def action_quit(self) -> None:
+        self.workers.cancel_group(self, "relay")
+        if self.training is not None:
+            self.training.stop()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        if self.training is not None:
+            self.training.stop()
+
+
+def _shipped() -> list[str]:
+    from grpotui.presets import shipped_names
+
+    return shipped_names()

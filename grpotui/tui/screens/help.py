@@ -1,0 +1,33 @@
+"""Every key of the dashboard, from its bindings (so the list cannot drift)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEY_NAMES = {"space": "space", "question_mark": "?", "left_square_bracket": "[",
+             "right_square_bracket": "]", "plus": "+", "minus": "-", "ctrl+s": "ctrl+s",
+             "ctrl+o": "ctrl+o", "ctrl+p": "ctrl+p", "escape": "esc"}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__()
+        self.bindings = bindings
+
+    def compose(self):
+        rows = []
+        for b in self.bindings:
+            keys = ", ".join(KEY_NAMES.get(k, k) for k in b.key.split(","))
+            rows.append(f"[b]{keys:>10}[/]  {b.description}")
+        rows += ["", "[b]    ctrl+p[/]  command palette (every action is there too)",
+                 "[b]       tab[/]  move between controls; enter applies a typed value; "
+                 "esc leaves a field",
+                 "", "Changes apply at the next rollout. Press esc to close."]
+        with Vertical(classes="dialog", id="help"):
+            yield Static("[b]grpotui keys[/]", classes="dialog-title")
+            yield Static("\n".join(rows))

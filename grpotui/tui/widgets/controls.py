@@ -1,0 +1,110 @@
+"""Controls for the live settings. A change is checked against TrainConfig before it is sent; an
+invalid value is refused with an inline message and the old value comes back."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static
+
+from grpotui.config import DELTA_MODES, LOSS_MODES, REWARDS, ConfigError, coerce
+
+# (widget id, TrainConfig key, label)
+SELECTS = [("delta-mode", "delta_mode", "delta mode", DELTA_MODES),
+           ("loss-mode", "loss_mode", "loss mode", LOSS_MODES),
+           ("reward-fn", "reward", "reward", REWARDS)]
+INPUTS = [("group-size", "group_size", "group size G"),
+          ("learning-rate", "learning_rate", "learning rate"),
+          ("clip-eps", "clip_eps", "clip eps"),
+          ("kl-beta", "kl_beta", "KL beta"),
+          ("inner-steps", "inner_steps", "inner steps K")]
+SPEEDS = [("full speed", 0.0), ("20 rollouts/s", 20.0), ("5 rollouts/s", 5.0),
+          ("2 rollouts/s", 2.0), ("1 rollout/s", 1.0), ("1 per 2 s", 0.5)]
+KEY_OF = {wid: key for wid, key, *_ in SELECTS + INPUTS}
+
+
+def _text(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class Controls(Vertical):
+    class SettingChanged(Message):
+        def __init__(self, key: str, value) -> None:
+            super().__init__()
+            self.key, self.value = key, value
+
+    class SpeedChanged(Message):
+        def __init__(self, rollouts_per_second: float) -> None:
+            super().__init__()
+            self.rollouts_per_second = rollouts_per_second
+
+    def __init__(self, config: dict, **kw) -> None:
+        super().__init__(**kw)
+        self.config = dict(config)
+
+    def compose(self):
+        for wid, key, label, choices in SELECTS:
+            with Horizontal(classes="control-row"):
+                yield Label(label, classes="control-label")
+                yield Select([(c, c) for c in choices], value=self.config[key], allow_blank=False,
+                             compact=True, id=wid)
+        for wid, key, label in INPUTS:
+            with Horizontal(classes="control-row"):
+                yield Label(label, classes="control-label")
+                yield Input(_text(self.config[key]), compact=True, id=wid)
+        with Horizontal(classes="control-row"):
+            yield Label("speed", classes="control-label")
+            yield Select(SPEEDS, value=0.0, allow_blank=False, compact=True, id="speed")
+        yield Static("", id="control-error")
+
+    def sync(self, config: dict) -> None:
+        """Show the live settings (after a change applies, a preset loads, or a reset)."""
+        self.config = dict(config)
+        with self.prevent(Select.Changed, Input.Changed):
+            for wid, key, *_ in SELECTS:
+                sel = self.query_one(f"#{wid}", Select)
+                if sel.value != config[key]:
+                    sel.value = config[key]
+            for wid, key, _ in INPUTS:
+                inp = self.query_one(f"#{wid}", Input)
+                if not inp.has_focus and inp.value != _text(config[key]):
+                    inp.value = _text(config[key])
+
+    def _error(self, text: str) -> None:
+        self.query_one("#control-error", Static).update(text)
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id == "speed":
+            self.post_message(self.SpeedChanged(float(event.value)))
+            return
+        key = KEY_OF[event.select.id]
+        if event.value != self.config.get(key):
+            self._error("")
+            self.config[key] = event.value
+            self.post_message(self.SettingChanged(key, event.value))
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.apply_input(event.input)
+
+    @on(Input.Blurred)
+    def _input_blurred(self, event: Input.Blurred) -> None:
+        self.apply_input(event.input)
+
+    def apply_input(self, inp: Input) -> None:
+        key = KEY_OF[inp.id]
+        try:
+            value = coerce(key, inp.value, source="refused")
+        except ConfigError as e:
+            self._error(f"[$error]{e}[/]")
+            with self.prevent(Input.Changed):
+                inp.value = _text(self.config[key])
+            return
+        self._error("")
+        if value != self.config.get(key):
+            self.config[key] = value
+            self.post_message(self.SettingChanged(key, value))

@@ -1,0 +1,42 @@
+"""The event log: setting changes with the step they took effect, preset loads, warnings."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.widgets import RichLog
+
+
+def describe(e: dict) -> str | None:
+    kind = e.get("event")
+    at = f"step {e.get('step', 0)}"
+    if kind == "set":
+        return f"{at}: [b]{e['key']}[/] {e['old']} → [b]{e['new']}[/]"
+    if kind == "queued":
+        changes = ", ".join(f"{k}={v}" for k, v in e["changes"].items())
+        return f"[dim]{at}: queued {escape(changes)} (applies at the next rollout)[/]"
+    if kind == "refused":
+        return f"[red]{at}: refused: {escape(e['message'])}[/]"
+    if kind == "start":
+        return f"{at}: started{' preset ' + escape(e['preset']) if e.get('preset') else ''}"
+    if kind == "reset":
+        return f"[b]reset[/]{' to preset ' + escape(e['preset']) if e.get('preset') else ''}"
+    if kind == "diverged":
+        return f"[b red]{escape(e['message'])}[/]"
+    if kind == "error":
+        return f"[b red]{at}: training failed: {escape(e['message'])}. Press r to reset.[/]"
+    if kind == "done":
+        return f"{at}: run length reached ({e['rollout']} rollouts); paused"
+    if kind == "note":
+        return escape(e["message"])
+    return None
+
+
+class EventLog(RichLog):
+    def __init__(self, **kw) -> None:
+        super().__init__(max_lines=500, markup=True, wrap=True, **kw)
+
+    def add(self, events: list[dict]) -> None:
+        for e in events:
+            text = describe(e)
+            if text:
+                self.write(text)

@@ -1,0 +1,97 @@
+"""The sampled groups of the latest rollout: each prompt, its target, and its G responses.
+
+Response tokens are coloured by whether they sit in the right position; deltas by sign; a group whose
+rewards are all equal is flagged, because its deltas (centered or normalized) are all zero and it
+carries no learning signal. With many prompts, `[` and `]` page through them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+
+def _tokens(tokens: list[int], target: list[int] | None = None, width: int = 1) -> str:
+    if target is None:
+        return " ".join(f"{t:>{width}}" for t in tokens)
+    return " ".join(f"[$success]{t:>{width}}[/]" if t == w else f"[$error]{t:>{width}}[/]"
+                    for t, w in zip(tokens, target))
+
+
+def _signed(x: float) -> str:
+    style = "$success" if x > 1e-9 else "$error" if x < -1e-9 else "$text-muted"
+    return f"[{style}]{x:+6.2f}[/]"
+
+
+def render_groups(groups: dict, first: int, count: int) -> str:
+    """Markup for prompts first..first+count-1 of a groups dict (see worker._groups_dict).
+
+    Header: prompt → target, the group's mean and std. Each response: its tokens (right position in
+    the success colour, wrong in the error colour), r = reward, Δ = delta, ρ = ratio after the last
+    inner step, ✓ = exact match."""
+    lines = []
+    width = max(len(str(t)) for p in groups["prompts"] for t in p)
+    for b in range(first, min(first + count, len(groups["prompts"]))):
+        rewards = groups["rewards"][b]
+        g = len(rewards)
+        mean = sum(rewards) / g
+        std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
+        flag = "  [b $warning]all equal: no signal[/]" if max(rewards) == min(rewards) else ""
+        target = groups["targets"][b]
+        lines.append(f"[b]#{b + 1} {_tokens(groups['prompts'][b], width=width)} → "
+                     f"{_tokens(target, width=width)}[/]  mean {mean:.2f} std {std:.2f}{flag}")
+        for i, resp in enumerate(groups["responses"][b]):
+            mark = "[b $success]✓[/]" if resp == target else ""
+            lines.append(f"  {_tokens(resp, target, width)}  r {rewards[i]:5.2f}  "
+                         f"Δ{_signed(groups['deltas'][b][i])}  ρ {groups['ratios'][b][i]:5.3f} {mark}")
+    return "\n".join(lines)
+
+
+class GroupsView(VerticalScroll, can_focus=True):
+    """Pages of groups; shows only what fits, so a rollout of 4,096 prompts costs what 4 do."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.groups: dict | None = None
+        self.page = 0
+        self.rollout = 0
+
+    def compose(self):
+        yield Static("waiting for the first rollout…", id="groups-body")
+
+    def per_page(self) -> int:
+        if not self.groups:
+            return 1
+        g = len(self.groups["responses"][0])
+        return max(1, (self.size.height or 20) // (g + 1))
+
+    def show(self, groups: dict, rollout: int) -> None:
+        self.groups, self.rollout = groups, rollout
+        self.refresh_body()
+
+    def turn_page(self, delta: int) -> None:
+        if not self.groups:
+            return
+        pages = max(1, math.ceil(len(self.groups["prompts"]) / self.per_page()))
+        self.page = (self.page + delta) % pages
+        self.refresh_body()
+
+    def refresh_body(self) -> None:
+        if not self.groups:
+            return
+        n_prompts = len(self.groups["prompts"])
+        per = self.per_page()
+        pages = max(1, math.ceil(n_prompts / per))
+        self.page = min(self.page, pages - 1)
+        first = self.page * per
+        self.border_title = f"groups · rollout {self.rollout}"
+        self.border_subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
+                                + ("  [ ] page" if pages > 1 else ""))
+        self.query_one("#groups-body", Static).update(
+            Content.from_markup(render_groups(self.groups, first, per)))
+
+    def on_resize(self) -> None:
+        self.refresh_body()

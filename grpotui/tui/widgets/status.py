@@ -1,0 +1,30 @@
+"""The status line: state, preset, rollout, step, speed, elapsed time."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+STATE_STYLE = {"running": "$success", "paused": "$warning", "starting": "$secondary",
+               "done": "$accent", "diverged": "$error", "crashed": "$error", "stopped": "$error"}
+HINT = {"done": "run length reached: space continues, r resets",
+        "diverged": "change a setting, then space continues; r resets",
+        "crashed": "r resets", "stopped": "training process ended: r restarts it"}
+
+
+def format_seconds(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class StatusLine(Static):
+    def show(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
+             steps_per_second: float, seconds: float, speed: float) -> None:
+        style = STATE_STYLE.get(state, "$text")
+        speed_text = "full speed" if not speed else f"{speed:g} rollouts/s"
+        parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{preset or '-'}[/]",
+                 f"rollout [b]{rollout}[/]/{rollouts}", f"step [b]{step}[/]"]
+        parts.append(f"[b]{steps_per_second:.0f}[/] steps/s" if state == "running" else "— steps/s")
+        parts += [format_seconds(seconds), speed_text]
+        if state in HINT:
+            parts.append(f"[{style}]{HINT[state]}[/]")
+        self.update("  │  ".join(parts))

@@ -1,0 +1,309 @@
+"""Runs a Trainer in its own process, away from the UI's GIL: commands in, snapshots out.
+
+The dashboard talks to it through `TrainingWorker` (in the UI process):
+
+    worker = TrainingWorker(config, paused=False, metrics_path=None)
+    worker.start()
+    worker.send("set", changes={"group_size": 4})
+    snapshot = worker.get(timeout=0.1)   # a dict, or None
+    worker.stop()                        # ends the process within a second, always
+
+Commands: pause, resume, step (one rollout while paused), set (changes), reset (config), speed
+(rollouts per second, 0 = full speed), quit.
+
+Snapshots are small dicts sent at most `SNAPSHOT_HZ` times a second however fast training runs:
+    status      "starting" | "running" | "paused" | "done" | "diverged" | "crashed"
+    rollout, step, steps_per_second, train_seconds, heldout_exact_match, speed
+    config      the live settings (a dict)
+    points      curve points since the last snapshot: {"step", "reward", "loss", ...}
+    groups      the latest rollout's groups as lists (prompts, targets, responses, rewards, ...)
+    events      events since the last snapshot ("set", "reset", "diverged", "done", "error", ...)
+    error       a message when the trainer raised; the dashboard offers a reset
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import sys
+import time
+import traceback
+from typing import Any
+
+SNAPSHOT_HZ = 20
+CURVE_KEYS = ("reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
+              "entropy", "grad_norm")
+MAX_PLOT_TOKENS = 400  # (ratio, delta) pairs sent for the clip plot
+
+
+class TrainingWorker:
+    """The UI side of the training process."""
+
+    def __init__(self, config, *, paused: bool = False, metrics_path: str | None = None,
+                 preset_name: str = ""):
+        ctx = mp.get_context("spawn")
+        with _real_stderr():
+            self.commands: mp.Queue = ctx.Queue()
+            self.snapshots: mp.Queue = ctx.Queue(maxsize=64)
+        self.process = ctx.Process(
+            target=worker_main, name="grpotui-trainer", daemon=True,
+            args=(config.to_dict(), paused, str(metrics_path) if metrics_path else None,
+                  preset_name, self.commands, self.snapshots))
+
+    def start(self) -> None:
+        with _real_stderr():
+            self.process.start()
+
+    def send(self, cmd: str, **kw: Any) -> None:
+        if self.process.is_alive():
+            self.commands.put({"cmd": cmd, **kw})
+
+    def get(self, timeout: float) -> dict | None:
+        try:
+            return self.snapshots.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self, timeout: float = 0.5) -> None:
+        """Ask the process to quit, then make sure it has: no orphan survives the dashboard."""
+        if self.process.pid is None:
+            return
+        if self.process.is_alive():
+            try:
+                self.commands.put({"cmd": "quit"})
+            except (ValueError, OSError):
+                pass
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(0.3)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(0.3)
+        for q in (self.commands, self.snapshots):
+            q.cancel_join_thread()
+            q.close()
+
+
+class _real_stderr:
+    """Textual swaps sys.stderr for an object without a real file descriptor, which multiprocessing's
+    resource tracker cannot pass on; use the process's real stderr while starting processes."""
+
+    def __enter__(self) -> None:
+        self.saved = sys.stderr
+        sys.stderr = sys.__stderr__ or self.saved
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr = self.saved
+
+
+# ----------------------------------------------------------------------------- the training process
+def worker_main(config_dict: dict, paused: bool, metrics_path: str | None, preset_name: str,
+                commands: mp.Queue, snapshots: mp.Queue) -> None:
+    # The terminal belongs to the dashboard: anything this process prints (a library warning, say)
+    # would scribble over it. Errors travel to the dashboard in snapshots instead.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        _WorkerLoop(config_dict, paused, metrics_path, preset_name, commands, snapshots).run()
+    except KeyboardInterrupt:
+        pass
+
+
+class _WorkerLoop:
+    def __init__(self, config_dict, paused, metrics_path, preset_name, commands, snapshots):
+        from grpotui.config import TrainConfig
+        from grpotui.metrics import MetricsWriter
+
+        self.commands, self.snapshots = commands, snapshots
+        self.config = TrainConfig.from_dict(config_dict)
+        self.preset_name = preset_name
+        self.writer = MetricsWriter(metrics_path) if metrics_path else None
+        self.status = "paused" if paused else "running"
+        self.speed = 0.0            # rollouts per second; 0 = full speed
+        self.steps_requested = 0
+        self.points: list[dict] = []
+        self.events: list[dict] = []
+        self.groups: dict | None = None
+        self.error: str | None = None
+        self.last_sent = 0.0
+        self.next_rollout_at = 0.0
+        self.quit = False
+        self.trainer = None
+        self.send(force=True, status="starting")
+        self._build()
+
+    def _build(self) -> None:
+        from grpotui.engine.trainer import Trainer
+
+        try:
+            self.trainer = Trainer(self.config)
+        except Exception as e:  # a bad device or similar: report, stay up, wait for a reset
+            self._crash(e)
+            return
+        self.error = None
+        self._log({"event": "start", "step": 0, "rollout": 0, "preset": self.preset_name,
+                   "config": self.config.to_dict()})
+
+    # ------------------------------------------------------------------ plumbing
+    def _log(self, event: dict) -> None:
+        self.events.append(event)
+        if self.writer:
+            self.writer.write(events=[event])
+
+    def _crash(self, e: BaseException) -> None:
+        self.status = "crashed"
+        self.error = f"{e.__class__.__name__}: {e}"
+        tb = traceback.format_exception_only(type(e), e)[-1].strip()
+        self._log({"event": "error", "step": getattr(self.trainer, "step", 0),
+                   "rollout": getattr(self.trainer, "rollout_index", 0), "message": tb})
+
+    def send(self, force: bool = False, status: str | None = None) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_sent < 1 / SNAPSHOT_HZ:
+            return
+        t = self.trainer
+        snap = {
+            "status": status or self.status,
+            "rollout": t.rollout_index if t else 0,
+            "step": t.step if t else 0,
+            "train_seconds": t.train_seconds if t else 0.0,
+            "heldout_exact_match": t.heldout_exact_match if t else None,
+            "speed": self.speed,
+            "config": (t.next_config if t else self.config).to_dict(),
+            "points": self.points,
+            "groups": self.groups,
+            "events": self.events,
+            "error": self.error,
+        }
+        try:
+            self.snapshots.put(snap, timeout=0.5)
+        except queue.Full:  # the UI is gone or stuck: keep the data for the next snapshot
+            return
+        self.points, self.events, self.groups = [], [], None
+        self.last_sent = now
+
+    # ------------------------------------------------------------------ commands
+    def handle(self, msg: dict) -> None:
+        from grpotui.config import ConfigError, TrainConfig
+
+        cmd = msg.get("cmd")
+        if cmd == "quit":
+            self.quit = True
+        elif cmd == "pause" and self.status == "running":
+            self.status = "paused"
+        elif cmd == "resume" and self.status in ("paused", "done", "diverged") and self.trainer:
+            self.status = "running"
+        elif cmd == "step" and self.status in ("paused", "done", "diverged") and self.trainer:
+            self.steps_requested += 1
+        elif cmd == "speed":
+            self.speed = float(msg.get("rollouts_per_second") or 0.0)
+        elif cmd == "set" and self.trainer:
+            try:
+                self.trainer.update(**msg["changes"])
+                self._log({"event": "queued", "step": self.trainer.step,
+                           "rollout": self.trainer.rollout_index, "changes": msg["changes"]})
+            except ConfigError as e:
+                self._log({"event": "refused", "step": self.trainer.step,
+                           "rollout": self.trainer.rollout_index, "message": str(e)})
+        elif cmd == "reset":
+            was_running = self.status == "running"
+            if msg.get("config"):
+                self.config = TrainConfig.from_dict(msg["config"])
+            elif self.trainer:
+                self.config = self.trainer.next_config
+            if msg.get("preset_name"):
+                self.preset_name = msg["preset_name"]
+            self.trainer = None
+            self.status = "running" if was_running and not msg.get("paused") else "paused"
+            self._log({"event": "reset", "step": 0, "rollout": 0, "preset": self.preset_name})
+            self._build()
+        self.send(force=True)
+
+    # ------------------------------------------------------------------ the loop
+    def _can_train(self) -> bool:
+        return self.trainer is not None and (self.status == "running" or self.steps_requested > 0)
+
+    def run(self) -> None:
+        try:
+            while not self.quit:
+                throttled = self.status == "running" and self.speed > 0
+                if not self._can_train():
+                    wait = 0.05                      # idle: just listen for commands
+                elif throttled:
+                    wait = max(0.0, self.next_rollout_at - time.monotonic())
+                else:
+                    wait = 0.0                       # full speed: only look for commands
+                self._drain(wait)
+                if self.quit:
+                    break
+                if self._can_train() and not (throttled and time.monotonic() < self.next_rollout_at):
+                    self._one_rollout()
+                    self.send(force=self.status != "running")
+                elif self.points or self.events:
+                    self.send()
+        finally:
+            if self.writer:
+                self.writer.close()
+
+    def _drain(self, wait: float) -> None:
+        try:
+            msg = self.commands.get(timeout=wait) if wait > 0 else self.commands.get_nowait()
+        except queue.Empty:
+            return
+        self.handle(msg)
+        while True:
+            try:
+                self.handle(self.commands.get_nowait())
+            except queue.Empty:
+                return
+
+    def _one_rollout(self) -> None:
+        t = self.trainer
+        if self.steps_requested > 0:
+            self.steps_requested -= 1
+        self.next_rollout_at = time.monotonic() + (1 / self.speed if self.speed > 0 else 0)
+        try:
+            result = t.rollout()
+        except Exception as e:  # a reward function that raised, out of memory, ...
+            self._crash(e)
+            return
+        if self.writer:
+            self.writer.write(result.metrics, result.events)
+        self.events.extend(result.events)
+        for m in result.metrics:
+            self.points.append({"step": m["step"], "steps_per_second": m["steps_per_second"],
+                                **{k: m[k] for k in CURVE_KEYS}})
+        self.groups = _groups_dict(result.groups, t.config.clip_eps)
+        if result.diverged:
+            self.status = "diverged"
+            self.error = result.diverged
+        elif t.rollout_index == t.config.rollouts and self.status == "running":
+            self.status = "done"
+            self._log({"event": "done", "step": t.step, "rollout": t.rollout_index})
+
+
+def _groups_dict(g, clip_eps: float) -> dict:
+    import torch
+
+    ratios = g.token_ratios.flatten()
+    deltas = g.deltas.unsqueeze(-1).expand_as(g.token_ratios).flatten()
+    if len(ratios) > MAX_PLOT_TOKENS:  # an even spread of tokens for the clip plot
+        idx = torch.linspace(0, len(ratios) - 1, MAX_PLOT_TOKENS).long()
+        ratios, deltas = ratios[idx], deltas[idx]
+    return {
+        "prompts": g.prompts.tolist(),
+        "targets": g.targets.tolist(),
+        "responses": g.responses.tolist(),
+        "rewards": g.rewards.tolist(),
+        "deltas": g.deltas.tolist(),
+        "ratios": g.ratios.tolist(),
+        "token_ratios": ratios.tolist(),
+        "token_deltas": deltas.tolist(),
+    }
