@@ -110,6 +110,11 @@ def worker_main(config_dict: dict, paused: bool, metrics_path: str | None, prese
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    import torch
+
+    # One intra-op thread: the dashboard needs the other core, and for models this small a second
+    # thread contending with the UI costs more than it gains.
+    torch.set_num_threads(1)
     try:
         _WorkerLoop(config_dict, paused, metrics_path, preset_name, commands, snapshots).run()
     except KeyboardInterrupt:
