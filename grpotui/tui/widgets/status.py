@@ -17,14 +17,32 @@ def format_seconds(s: float) -> str:
 
 
 class StatusLine(Static):
-    def show(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
-             steps_per_second: float, seconds: float, speed: float) -> None:
+    shown: dict | None = None
+
+    def show(self, **facts) -> None:
+        self.shown = facts
+        self._draw(**facts)
+
+    def on_resize(self) -> None:
+        if self.shown:
+            self._draw(**self.shown)
+
+    def _draw(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
+              steps_per_second: float, seconds: float, speed: float) -> None:
         style = STATE_STYLE.get(state, "$text")
-        speed_text = "full speed" if not speed else f"{speed:g} rollouts/s"
-        parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{preset or '-'}[/]",
-                 f"rollout [b]{rollout}[/]/{rollouts}", f"step [b]{step}[/]"]
-        parts.append(f"[b]{steps_per_second:.0f}[/] steps/s" if state == "running" else "— steps/s")
-        parts += [format_seconds(seconds), speed_text]
+        sps = f"[b]{steps_per_second:.0f}[/]" if state == "running" else "—"
+        if (self.size.width or 120) >= 110:
+            speed_text = "full speed" if not speed else f"{speed:g} rollouts/s"
+            parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{preset or '-'}[/]",
+                     f"rollout [b]{rollout}[/]/{rollouts}", f"step [b]{step}[/]",
+                     f"{sps} steps/s", format_seconds(seconds), speed_text]
+            sep = "  │  "
+        else:  # narrow terminals: the same facts, fewer words
+            parts = [f"[b {style}]● {state.upper()}[/]", f"[b]{preset or '-'}[/]",
+                     f"r [b]{rollout}[/]/{rollouts}", f"step [b]{step}[/]", f"{sps}/s",
+                     format_seconds(seconds)] + ([f"{speed:g} r/s"] if speed else [])
+            sep = " │ "
         if state in HINT:
             parts.append(f"[{style}]{HINT[state]}[/]")
-        self.update("  │  ".join(parts))
+        self.update(sep.join(parts))
+

@@ -1,0 +1,209 @@
+"""The dashboard, driven as a user would: keys and controls, checked against the trainer's state."""
+
+from __future__ import annotations
+
+import yaml
+from textual.widgets import Input, Select, Static
+
+from grpotui.tui.app import GrpoApp
+from grpotui.tui.widgets.events import EventLog
+from grpotui.tui.widgets.groups import GroupsView
+
+from .conftest import wait_for
+
+
+def log_text(app) -> str:
+    return "\n".join(line.text for line in app.query_one(EventLog).lines)
+
+
+async def test_step_key_advances_exactly_one_rollout(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        assert app.rollout == 0 and app.step == 0
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        assert app.step == lecture_config.inner_steps == 10
+        assert app.state == "paused"
+        groups = app.query_one(GroupsView).groups
+        assert groups["prompts"] == [[1, 0, 2], [3, 2, 4], [1, 2, 3]]
+        assert groups["targets"] == [[0, 1, 2], [2, 3, 4], [1, 2, 3]]
+        assert all(len(r) == 10 for r in groups["responses"])
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 2, "a second rollout")
+        assert app.step == 20
+        await app.action_quit()
+
+
+async def test_group_size_control_changes_the_next_rollout(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        await pilot.click("#group-size")
+        app.query_one("#group-size", Input).value = "4"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.config.group_size == 4, "the queued change")
+        app.query_one(GroupsView).focus()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        groups = app.query_one(GroupsView).groups
+        assert [len(r) for r in groups["responses"]] == [4, 4, 4]
+        assert "group_size 10 → 4" in log_text(app)
+        await app.action_quit()
+
+
+async def test_invalid_value_is_refused_inline_and_the_old_value_stays(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        await pilot.click("#learning-rate")
+        app.query_one("#learning-rate", Input).value = "-3"
+        await pilot.press("enter")
+        error = str(app.query_one("#control-error", Static).render())
+        assert "learning_rate" in error and "out of range" in error and "0 to 10" in error
+        assert app.query_one("#learning-rate", Input).value == "0.001"
+        assert app.config.learning_rate == 0.001
+        await app.action_quit()
+
+
+async def test_delta_mode_select_is_applied_and_logged(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        app.query_one("#delta-mode", Select).value = "max"
+        await wait_for(pilot, lambda: app.config.delta_mode == "max", "the queued change")
+        app.query_one(GroupsView).focus()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        assert "delta_mode centered → max" in log_text(app)
+        groups = app.query_one(GroupsView).groups
+        for rewards, deltas in zip(groups["rewards"], groups["deltas"]):
+            best = max(rewards)  # max-only deltas: the reward where it is the group's best, else 0
+            assert deltas == [r if r == best else 0.0 for r in rewards]
+        await app.action_quit()
+
+
+async def test_pause_stops_the_step_counter(lecture_config):
+    app = GrpoApp(lecture_config.replace(rollouts=100_000), preset_name="lecture-centered")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.step > 0 and app.state == "running", "training")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "paused", "the pause")
+        paused_at = app.step
+        # The next thing the trainer does is the one rollout we ask for: nothing ran in between.
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.step > paused_at, "the single step")
+        assert app.step == paused_at + lecture_config.inner_steps
+        assert app.state == "paused"
+        await app.action_quit()
+
+
+async def test_run_length_reached_pauses_in_done_state(lecture_config):
+    app = GrpoApp(lecture_config.replace(rollouts=3), preset_name="lecture-centered")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "done", "the done state")
+        assert app.rollout == 3 and app.step == 30
+        await pilot.press("space")  # continue past the run length
+        await wait_for(pilot, lambda: app.rollout > 3, "training to continue")
+        await app.action_quit()
+
+
+async def test_quit_while_training_ends_the_app_and_the_worker(lecture_config):
+    app = GrpoApp(lecture_config.replace(rollouts=100_000), preset_name="lecture-centered")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "running" and app.step > 0, "training")
+        process = app.training.process
+        await pilot.press("q")
+    assert app.return_code == 0
+    assert not process.is_alive()
+    assert process.exitcode is not None
+
+
+async def test_reset_asks_first_then_starts_over(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        await pilot.press("n")  # no: nothing happens
+        await pilot.pause()
+        assert app.rollout == 1
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: app.rollout == 0, "the reset")
+        await app.action_quit()
+
+
+async def test_help_lists_every_key(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = "\n".join(str(w.render()) for w in app.screen.query(Static))
+        for key in ("space", "n", "r", "ctrl+s", "ctrl+o", "?", "q", "[", "]", "+", "-", "x"):
+            assert f"{key:>10}" in text, key
+        await pilot.press("escape")
+        await app.action_quit()
+
+
+async def test_small_terminals_do_not_crash(lecture_config):
+    app = GrpoApp(lecture_config.replace(rollouts=100_000), preset_name="lecture-centered")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.step > 0, "training")
+        for size in [(40, 12), (200, 60), (80, 24), (40, 12), (120, 40)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.1)
+        assert app.query_one(GroupsView).groups is not None
+        await app.action_quit()
+
+
+async def test_save_preset_records_mid_run_changes(lecture_config, presets_dir):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True,
+                  presets_dir=presets_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        app.query_one("#delta-mode", Select).value = "normalized"
+        await wait_for(pilot, lambda: app.config.delta_mode == "normalized", "the change")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        diff = str(app.screen.query_one("#save-diff", Static).render())
+        assert "delta_mode: centered → normalized" in diff
+        app.screen.query_one("#save-name", Input).value = "mine"
+        await pilot.click("#save")
+        await wait_for(pilot, lambda: (presets_dir / "mine.yaml").exists(), "the saved file")
+        saved = yaml.safe_load((presets_dir / "mine.yaml").read_text())
+        assert saved["delta_mode"] == "normalized" and saved["name"] == "mine"
+
+        # a shipped name is refused, nothing written
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#save-name", Input).value = "sort4"
+        await pilot.click("#save")
+        await pilot.pause()
+        assert not (presets_dir / "sort4.yaml").exists()
+
+        # an existing user preset is overwritten only after confirmation
+        app.query_one("#delta-mode", Select).value = "raw"
+        await wait_for(pilot, lambda: app.config.delta_mode == "raw", "the change")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#save-name", Input).value = "mine"
+        await pilot.click("#save")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        await pilot.click("#no")
+        await pilot.pause()
+        assert yaml.safe_load((presets_dir / "mine.yaml").read_text())["delta_mode"] == "normalized"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#save-name", Input).value = "mine"
+        await pilot.click("#save")
+        await pilot.pause()
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: yaml.safe_load((presets_dir / "mine.yaml").read_text())[
+            "delta_mode"] == "raw", "the overwrite")
+        await app.action_quit()
