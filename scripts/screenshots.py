@@ -1,0 +1,55 @@
+"""Regenerate screenshots/*.svg from the real dashboard, training for real.
+
+    python scripts/screenshots.py          (about half a minute)
+
+main.svg: the default preset mid-training; groups-paused.svg: the reward-hacking preset paused with
+its groups on show; help.svg: the key help. The numbers differ from run to run only by where the
+pause lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from grpotui.presets import find_preset
+from grpotui.tui.app import GrpoApp
+from grpotui.tui.widgets.curves import Curves
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+async def _until(pilot, condition, limit: float = 120.0) -> None:
+    waited = 0.0
+    while not condition() and waited < limit:
+        await pilot.pause(0.1)
+        waited += 0.1
+
+
+async def shoot(preset: str, name: str, rollouts: int, *, pause: bool, help_too: bool = False) -> None:
+    p = find_preset(preset)
+    app = GrpoApp(p.config, preset_name=p.name)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _until(pilot, lambda: app.rollout >= rollouts)
+        if pause:
+            await pilot.press("space")
+            await _until(pilot, lambda: app.state == "paused")
+        app.query_one(Curves).flush()
+        await pilot.pause(0.3)
+        app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
+        if help_too:
+            await pilot.press("question_mark")
+            await pilot.pause(0.3)
+            app.save_screenshot(filename="help.svg", path=str(OUT))
+        await app.action_quit()
+
+
+async def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    await shoot("default", "main", 400, pause=False, help_too=True)
+    await shoot("reward-hacking", "groups-paused", 600, pause=True)
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.svg')))} in {OUT}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
