@@ -62,12 +62,12 @@ class TrainConfig:
     reward: str = _f("position_match", "Reward function: inclusion_ordering, position_match or "
                      "exact_match.", choices=REWARDS, live=True, group="grpo")
     group_size: int = _f(8, "Responses sampled per prompt (G).", lo=1, hi=256, live=True, group="grpo")
-    learning_rate: float = _f(3e-3, "Adam learning rate.", lo=0.0, hi=10.0, live=True, group="grpo")
+    learning_rate: float = _f(5e-4, "Adam learning rate.", lo=0.0, hi=10.0, live=True, group="grpo")
     clip_eps: float = _f(0.2, "PPO clip epsilon: ratios are clipped to [1-eps, 1+eps] "
                          "(the lecture hard-codes 0.01).", lo=0.0, hi=1.0, live=True, group="grpo")
     kl_beta: float = _f(0.0, "Weight of the k3 KL penalty against the reference policy "
                         "(0 turns the reference off).", lo=0.0, hi=10.0, live=True, group="grpo")
-    inner_steps: int = _f(4, "Optimizer steps on each rollout's batch (K).", lo=1, hi=100,
+    inner_steps: int = _f(2, "Optimizer steps on each rollout's batch (K).", lo=1, hi=100,
                           live=True, group="grpo")
     ref_refresh: int = _f(10, "Rollouts between refreshes of the KL reference policy.", lo=1,
                           hi=100_000, live=True, group="grpo")
@@ -81,8 +81,8 @@ class TrainConfig:
                             choices=PROMPT_SOURCES, group="task")
     prompts: list = _f(LECTURE_PROMPTS, "The fixed training prompts (each of length n, tokens "
                        "below vocab_size).", group="task")
-    n: int = _f(4, "Numbers per prompt (and per response).", lo=2, hi=16, group="task")
-    vocab_size: int = _f(8, "Numbers are drawn from 0..vocab_size-1.", lo=2, hi=64, group="task")
+    n: int = _f(6, "Numbers per prompt (and per response).", lo=2, hi=16, group="task")
+    vocab_size: int = _f(10, "Numbers are drawn from 0..vocab_size-1.", lo=2, hi=64, group="task")
     heldout_size: int = _f(256, "Prompts set aside for held-out evaluation, never trained on.",
                            lo=1, hi=100_000, group="task")
     # --- the policy (reset to change) ---
@@ -93,7 +93,7 @@ class TrainConfig:
     n_heads: int = _f(4, "Attention heads; must divide d_model (transformer only).", lo=1, hi=32,
                       group="model")
     # --- the run ---
-    rollouts: int = _f(300, "Run length in rollouts; the dashboard pauses there, `run` stops.",
+    rollouts: int = _f(3000, "Run length in rollouts; the dashboard pauses there, `run` stops.",
                        lo=1, hi=10_000_000, live=True, group="run")
     eval_every: int = _f(5, "Rollouts between held-out evaluations.", lo=1, hi=100_000, live=True,
                          group="run")
