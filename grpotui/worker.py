@@ -110,8 +110,14 @@ def worker_main(config_dict: dict, paused: bool, metrics_path: str | None, prese
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    import signal
+
     import torch
 
+    from grpotui import faults
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ctrl+c belongs to the dashboard, which quits us
+    faults.install_from_env()
     # One intra-op thread: the dashboard needs the other core, and for models this small a second
     # thread contending with the UI costs more than it gains.
     torch.set_num_threads(1)

@@ -13,7 +13,8 @@ from .conftest import wait_for
 
 
 def log_text(app) -> str:
-    return "\n".join(line.text for line in app.query_one(EventLog).lines)
+    """The event log as one string, with wrapped lines joined and whitespace collapsed."""
+    return " ".join(" ".join(line.text for line in app.query_one(EventLog).lines).split())
 
 
 async def test_step_key_advances_exactly_one_rollout(lecture_config):
