@@ -102,6 +102,14 @@ class TrainConfig:
     device: str = _f("cpu", "cpu, cuda or auto (cuda when available).", choices=DEVICES,
                      group="run")
 
+    def __post_init__(self) -> None:
+        # Every way of making a config is checked, not only from_dict: canonicalise each value
+        # (aliases, ints given as floats) and refuse bad ones, then the cross-field rules.
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, coerce(f.name, getattr(self, f.name),
+                                                    source="TrainConfig"))
+        self.check(source="TrainConfig")
+
     # ------------------------------------------------------------------ helpers
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:
@@ -128,9 +136,10 @@ class TrainConfig:
         values = (base or cls()).to_dict()
         for key, raw in data.items():
             values[key] = coerce(key, raw, source=source)
-        cfg = cls(**values)
-        cfg.check(source=source)
-        return cfg
+        try:
+            return cls(**values)
+        except ConfigError as e:  # a cross-field rule: name where the settings came from
+            raise ConfigError(str(e).replace("TrainConfig:", f"{source}:", 1)) from None
 
     def replace(self, source: str = "settings", **changes: Any) -> TrainConfig:
         return TrainConfig.from_dict(changes, source=source, base=self)

@@ -158,7 +158,8 @@ class Trainer:
         rewards = REWARD_FUNCTIONS[cfg.reward](prompts, responses)                     # [B, G]
         if not torch.isfinite(rewards).all():
             return self._stop(events, prompts, responses, rewards,
-                              f"the reward function '{cfg.reward}' returned a non-finite value")
+                              f"the reward function '{cfg.reward}' returned a non-finite value",
+                              t0=t0)
         deltas = grpo.compute_deltas(rewards, cfg.delta_mode)                          # [B, G]
 
         # 4. the frozen old policy is the policy that just sampled: same parameters, same logits.
@@ -194,7 +195,7 @@ class Trainer:
                 what = "loss" if not torch.isfinite(loss) else "gradient"
                 self.optimizer.zero_grad(set_to_none=True)
                 return self._stop(events, prompts, responses, rewards,
-                                  f"non-finite {what} at step {self.step + 1}", deltas, metrics)
+                                  f"non-finite {what} at step {self.step + 1}", deltas, metrics, t0)
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grads_with_norm_(params, cfg.max_grad_norm, grad_norm)
             self.optimizer.step()
@@ -214,12 +215,7 @@ class Trainer:
             self.heldout_exact_match = self.evaluate()
             for m in metrics:
                 m["heldout_exact_match"] = self.heldout_exact_match
-        elapsed = time.perf_counter() - t0
-        self.train_seconds += elapsed
-        sps = len(metrics) / elapsed if elapsed > 0 else 0.0
-        for m in metrics:
-            m["steps_per_second"] = sps
-            m["time"] = self.train_seconds
+        self._stamp_time(metrics, t0)
         return RolloutResult(metrics, groups, events)
 
     # ------------------------------------------------------------------ helpers
@@ -279,10 +275,21 @@ class Trainer:
                       responses=responses.to(cpu), rewards=rewards.to(cpu), deltas=deltas.to(cpu),
                       ratios=log_ratio.sum(dim=-1).exp().to(cpu), token_ratios=log_ratio.exp().to(cpu))
 
-    def _stop(self, events, prompts, responses, rewards, why: str, deltas=None, metrics=None
-              ) -> RolloutResult:
+    def _stamp_time(self, metrics: list[dict[str, Any]], t0: float) -> None:
+        elapsed = time.perf_counter() - t0
+        self.train_seconds += elapsed
+        sps = len(metrics) / elapsed if elapsed > 0 else 0.0
+        for m in metrics:
+            m["steps_per_second"] = sps
+            m["time"] = self.train_seconds
+
+    def _stop(self, events, prompts, responses, rewards, why: str, deltas=None, metrics=None,
+              t0: float | None = None) -> RolloutResult:
         """End a rollout early because something became non-finite; nothing bad was applied."""
         cfg = self.config
+        metrics = metrics or []
+        if t0 is not None:
+            self._stamp_time(metrics, t0)
         if deltas is None:
             deltas = torch.zeros_like(rewards)
         safe = torch.nan_to_num(rewards, nan=0.0, posinf=0.0, neginf=0.0)
@@ -295,5 +302,5 @@ class Trainer:
                    f"inner_steps={cfg.inner_steps}. The last finite parameters were kept.")
         events = events + [{"event": "diverged", "step": self.step, "rollout": self.rollout_index,
                             "message": message}]
-        return RolloutResult(metrics or [], groups, events, diverged=message)
+        return RolloutResult(metrics, groups, events, diverged=message)
 
