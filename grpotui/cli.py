@@ -221,13 +221,15 @@ def presets_delete(
     presets_dir: Optional[Path] = PresetsDirOpt,
 ) -> None:
     """Delete a user preset (shipped presets cannot be deleted)."""
-    from grpotui.presets import PresetError, delete_preset, find_preset, shipped_names
+    from grpotui.presets import PresetError, check_name, delete_preset, shipped_names, user_dir
 
     pdir = _presets_dir(ctx, presets_dir)
     try:
         if name in shipped_names():
             raise PresetError(f"'{name}' is a shipped preset; only user presets can be deleted.")
-        find_preset(name, pdir)
+        # Only the file's existence matters: a malformed preset must still be deletable.
+        if not (user_dir(pdir) / f"{check_name(name)}.yaml").is_file():
+            raise PresetError(f"no user preset named '{name}' in {user_dir(pdir)}.")
         if not yes:
             if not sys.stdin.isatty():
                 raise PresetError(f"deleting '{name}' needs confirmation: pass --yes.")
