@@ -136,6 +136,52 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
+@app.command()
+def bench(
+    repeats: int = typer.Option(3, "--repeats", help="Repeats of each measurement (median, min, max)."),
+    seconds: float = typer.Option(3.0, "--seconds", help="Seconds of training per rate measurement."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Skip the dashboard figures."),
+) -> None:
+    """Measure training speed on this machine: engine vs a lecture-style reference loop, sort4 to 99%
+    held-out exact match, the dashboard's rate vs headless, and start-up times."""
+    import json
+    import platform
+
+    try:
+        _check_count("--repeats", repeats)
+        if not seconds > 0:
+            raise ConfigError(f"--seconds {seconds}: must be a positive number of seconds.")
+        from grpotui.engine.trainer import resolve_device
+
+        resolve_device(TrainConfig(device=device).device)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    from rich.console import Console
+    from rich.table import Table
+
+    from grpotui.bench import run_bench
+
+    console = Console(stderr=True)
+    figs = run_bench(repeats, seconds, device, dashboard=not no_dashboard,
+                     progress=None if json_out else lambda t: console.print(f"[dim]{t}[/]"))
+    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}"
+    if json_out:
+        typer.echo(json.dumps({"machine": machine, "device": device,
+                               "figures": [f.row() for f in figs]}, indent=2))
+        return
+    table = Table(title=f"grpotui bench ({machine}, {device}, median of {repeats})")
+    for col in ("measure", "median", "min", "max", "unit", ""):
+        table.add_column(col, justify="right" if col in ("median", "min", "max") else "left")
+    for f in figs:
+        r = f.row()
+        fmt = "{:.2f}" if f.unit == "s" else "{:.0f}"
+        table.add_row(f.name, fmt.format(r["median"]), fmt.format(r["min"]), fmt.format(r["max"]),
+                      f.unit, f.note)
+    Console().print(table)
+
+
 @presets_app.callback(invoke_without_command=True)
 def presets_list(ctx: typer.Context,
                  presets_dir: Optional[Path] = PresetsDirOpt) -> None:

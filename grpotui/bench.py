@@ -1,0 +1,216 @@
+"""`grpotui bench`: how fast grpotui trains on this machine, next to a loop written the lecture's way.
+
+Every figure is the median of several repeats, with min and max, because shared machines are noisy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from grpotui.config import TrainConfig
+from grpotui.engine import grpo
+from grpotui.engine.policy import build_policy
+from grpotui.engine.task import PromptSource
+from grpotui.presets import find_preset
+
+LARGE = dict(policy="transformer", prompt_source="random", prompts_per_rollout=64, group_size=16,
+             n=8, vocab_size=10, d_model=32, n_layers=2, n_heads=4, inner_steps=2,
+             reward="position_match", delta_mode="normalized", loss_mode="clipped", heldout_size=256)
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    values: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def row(self) -> dict:
+        return {"name": self.name, "unit": self.unit, "median": self.median,
+                "min": min(self.values, default=float("nan")),
+                "max": max(self.values, default=float("nan")), "repeats": len(self.values),
+                "note": self.note}
+
+
+# ----------------------------------------------------------------------------- the reference loop
+def _py_position_match(prompt: list[int], response: list[int]) -> float:
+    return float(sum(1 for x, y in zip(response, sorted(prompt)) if x == y))
+
+
+def _py_inclusion_ordering(prompt: list[int], response: list[int]) -> float:
+    inclusion = sum(1 for x in prompt if x in response)
+    ordering = sum(1 for x, y in zip(response, response[1:]) if x <= y)
+    return float(inclusion + ordering)
+
+
+def _py_exact(prompt: list[int], response: list[int]) -> float:
+    return float(response == sorted(prompt))
+
+
+PY_REWARDS = {"position_match": _py_position_match, "inclusion_ordering": _py_inclusion_ordering,
+              "exact_match": _py_exact}
+
+
+def reference_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
+    """A straightforward GRPO loop as the lecture writes it: a forward pass to sample, a Python call
+    of the reward function per response, a separate no-grad pass for the old log-probs, then K steps
+    that each recompute the log-probs (with the ratio done right)."""
+    model = build_policy(cfg, cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    source = PromptSource(cfg.prompt_source, cfg.n, cfg.vocab_size, cfg.heldout_size, cfg.prompts,
+                          cfg.seed)
+    reward_fn = PY_REWARDS[cfg.reward]
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        prompts = source.sample(cfg.prompts_per_rollout)
+        logits = model(prompts)
+        probs = torch.softmax(logits, dim=-1)
+        b, n, v = probs.shape
+        flat = torch.multinomial(probs.reshape(b * n, v), cfg.group_size, replacement=True)
+        responses = flat.view(b, n, cfg.group_size).transpose(1, 2)
+        rewards = torch.tensor([[reward_fn(p, r) for r in rs]
+                                for p, rs in zip(prompts.tolist(), responses.tolist())])
+        deltas = grpo.compute_deltas(rewards, cfg.delta_mode)
+        with torch.no_grad():
+            old = grpo.response_log_probs(model(prompts), responses)
+        for _ in range(cfg.inner_steps):
+            logp = grpo.response_log_probs(model(prompts), responses)
+            loss = grpo.policy_loss(logp, old, deltas, cfg.loss_mode, cfg.clip_eps)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+    return steps / (time.perf_counter() - t0)
+
+
+def engine_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
+    from grpotui.engine.trainer import Trainer
+
+    t = Trainer(cfg, final_ratios=False)
+    t.rollout()  # warm-up
+    start_step, t0 = t.step, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        t.rollout()
+    return (t.step - start_step) / (time.perf_counter() - t0)
+
+
+def seconds_to_heldout(cfg: TrainConfig, target: float, limit: float) -> float:
+    from grpotui.engine.trainer import Trainer
+
+    t0 = time.perf_counter()
+    t = Trainer(cfg, final_ratios=False)
+    while t.heldout_exact_match < target:
+        if time.perf_counter() - t0 > limit:
+            return float("nan")
+        t.rollout()
+    return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- the dashboard
+def dashboard_rate(cfg: TrainConfig, seconds: float) -> tuple[float, float, float]:
+    """(dashboard steps/s, headless steps/s, UI updates per second) for the same preset and time."""
+    from grpotui.runner import StopRules, run_headless
+    from grpotui.tui.app import GrpoApp
+
+    headless = run_headless(cfg, StopRules(max_seconds=seconds), quiet=True)
+    app = GrpoApp(cfg, preset_name="bench")
+    result = {}
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            while app.step == 0:
+                await pilot.pause(0.05)
+            s0, n0, t0 = app.step, app.snapshots_seen, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                await pilot.pause(0.1)
+            dt = time.perf_counter() - t0
+            result.update(steps=(app.step - s0) / dt, hz=(app.snapshots_seen - n0) / dt)
+            await app.action_quit()
+
+    asyncio.run(drive())
+    return result["steps"], headless.steps_per_second, result["hz"]
+
+
+def startup_seconds(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "grpotui.cli", *args], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
+def first_frame_seconds() -> float:
+    code = ("import time; t0 = time.perf_counter()\n"
+            "import asyncio\n"
+            "from grpotui.tui.app import GrpoApp\n"
+            "async def main():\n"
+            "    app = GrpoApp(paused=True)\n"
+            "    async with app.run_test(size=(120, 40)) as pilot:\n"
+            "        await pilot.pause()\n"
+            "        print(time.perf_counter() - t0)\n"
+            "        await app.action_quit()\n"
+            "if __name__ == '__main__':\n"
+            "    asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return float("nan")
+
+
+# ----------------------------------------------------------------------------- the whole bench
+def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
+              dashboard: bool = True, progress=None) -> list[Figure]:
+    def say(text: str) -> None:
+        if progress:
+            progress(text)
+
+    lecture = find_preset("lecture-centered").config.replace(device=device)
+    large = TrainConfig(**LARGE, device=device)
+    sort4 = find_preset("sort4").config.replace(device=device)
+    figs = {k: Figure(*v) for k, v in {
+        "lec_engine": ("lecture config: engine", "steps/s"),
+        "lec_ref": ("lecture config: reference loop", "steps/s"),
+        "large_engine": ("large config: engine", "steps/s"),
+        "large_ref": ("large config: reference loop", "steps/s"),
+        "sort4": ("sort4: seconds to 99% held-out exact match", "s"),
+        "dash": ("dashboard training rate (default preset)", "steps/s"),
+        "dash_headless": ("headless training rate (default preset)", "steps/s"),
+        "dash_hz": ("dashboard updates per second", "Hz"),
+        "help": ("grpotui --help", "s"),
+        "frame": ("dashboard first frame", "s"),
+    }.items()}
+    for i in range(repeats):
+        say(f"repeat {i + 1}/{repeats}: lecture config")
+        figs["lec_engine"].values.append(engine_steps_per_second(lecture, seconds))
+        figs["lec_ref"].values.append(reference_steps_per_second(lecture, seconds))
+        say(f"repeat {i + 1}/{repeats}: large config")
+        figs["large_engine"].values.append(engine_steps_per_second(large, seconds))
+        figs["large_ref"].values.append(reference_steps_per_second(large, seconds))
+        say(f"repeat {i + 1}/{repeats}: sort4 to 99%")
+        figs["sort4"].values.append(seconds_to_heldout(sort4, 0.99, 120.0))
+        say(f"repeat {i + 1}/{repeats}: start-up")
+        figs["help"].values.append(startup_seconds(["--help"]))
+        if dashboard and device == "cpu":
+            figs["frame"].values.append(first_frame_seconds())
+            say(f"repeat {i + 1}/{repeats}: dashboard vs headless")
+            d, h, hz = dashboard_rate(find_preset("default").config, 2 * seconds)
+            figs["dash"].values.append(d)
+            figs["dash_headless"].values.append(h)
+            figs["dash_hz"].values.append(hz)
+    out = [f for f in figs.values() if f.values]
+    for engine, ref in (("lec_engine", "lec_ref"), ("large_engine", "large_ref")):
+        figs[engine].note = f"{figs[engine].median / figs[ref].median:.1f}x the reference loop"
+    if figs["dash"].values:
+        figs["dash"].note = f"{figs['dash'].median / figs['dash_headless'].median:.0%} of headless"
+    return out
