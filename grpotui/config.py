@@ -81,8 +81,8 @@ class TrainConfig:
                             choices=PROMPT_SOURCES, group="task")
     prompts: list = _f(LECTURE_PROMPTS, "The fixed training prompts (each of length n, tokens "
                        "below vocab_size).", group="task")
-    n: int = _f(6, "Numbers per prompt (and per response).", lo=2, hi=16, group="task")
-    vocab_size: int = _f(10, "Numbers are drawn from 0..vocab_size-1.", lo=2, hi=64, group="task")
+    n: int = _f(8, "Numbers per prompt (and per response).", lo=2, hi=16, group="task")
+    vocab_size: int = _f(16, "Numbers are drawn from 0..vocab_size-1.", lo=2, hi=64, group="task")
     heldout_size: int = _f(256, "Prompts set aside for held-out evaluation, never trained on.",
                            lo=1, hi=100_000, group="task")
     # --- the policy (reset to change) ---

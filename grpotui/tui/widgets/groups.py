@@ -26,14 +26,17 @@ def _signed(x: float) -> str:
     return f"[{style}]{x:+6.2f}[/]"
 
 
-def render_groups(groups: dict, first: int, count: int) -> str:
+def render_groups(groups: dict, first: int, count: int, columns: int = 200) -> str:
     """Markup for prompts first..first+count-1 of a groups dict (see worker._groups_dict).
 
     Header: prompt → target, the group's mean and std. Each response: its tokens (right position in
     the success colour, wrong in the error colour), r = reward, Δ = delta, ρ = ratio after the last
-    inner step, ✓ = exact match."""
+    inner step, ✓ = exact match. When the full line would not fit in `columns`, the labels and the
+    ratio go, and the group's statistics move to a line of their own."""
     lines = []
     width = max(len(str(t)) for p in groups["prompts"] for t in p)
+    n = len(groups["prompts"][0])
+    compact = columns < 2 + n * (width + 1) + 34
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
         g = len(rewards)
@@ -41,12 +44,20 @@ def render_groups(groups: dict, first: int, count: int) -> str:
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
         flag = "  [b $warning]all equal: no signal[/]" if max(rewards) == min(rewards) else ""
         target = groups["targets"][b]
-        lines.append(f"[b]#{b + 1} {_tokens(groups['prompts'][b], width=width)} → "
-                     f"{_tokens(target, width=width)}[/]  mean {mean:.2f} std {std:.2f}{flag}")
+        prompt, goal = _tokens(groups["prompts"][b], width=width), _tokens(target, width=width)
+        stats = f"mean {mean:.2f} std {std:.2f}{flag}"
+        if compact:
+            lines += [f"[b]#{b + 1} {prompt}[/]", f"[b] → {goal}[/]", f"   {stats}"]
+        else:
+            lines.append(f"[b]#{b + 1} {prompt} → {goal}[/]  {stats}")
         for i, resp in enumerate(groups["responses"][b]):
             mark = "[b $success]✓[/]" if resp == target else ""
-            lines.append(f"  {_tokens(resp, target, width)}  r {rewards[i]:5.2f}  "
-                         f"Δ{_signed(groups['deltas'][b][i])}  ρ {groups['ratios'][b][i]:5.3f} {mark}")
+            delta = _signed(groups["deltas"][b][i])
+            if compact:
+                lines.append(f" {_tokens(resp, target, width)} {rewards[i]:5.2f}{delta} {mark}")
+            else:
+                lines.append(f"  {_tokens(resp, target, width)}  r {rewards[i]:5.2f}  "
+                             f"Δ{delta}  ρ {groups['ratios'][b][i]:5.3f} {mark}")
     return "\n".join(lines)
 
 
@@ -66,7 +77,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         if not self.groups:
             return 1
         g = len(self.groups["responses"][0])
-        return max(1, (self.size.height or 20) // (g + 1))
+        return max(1, (self.size.height or 20) // (g + 3))
 
     def show(self, groups: dict, rollout: int) -> None:
         self.groups, self.rollout = groups, rollout
@@ -90,8 +101,8 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.border_title = f"groups · rollout {self.rollout}"
         self.border_subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
                                 + ("  [ ] page" if pages > 1 else ""))
-        self.query_one("#groups-body", Static).update(
-            Content.from_markup(render_groups(self.groups, first, per)))
+        self.query_one("#groups-body", Static).update(Content.from_markup(
+            render_groups(self.groups, first, per, self.scrollable_content_region.width)))
 
     def on_resize(self) -> None:
         self.refresh_body()
