@@ -208,3 +208,45 @@ async def test_save_preset_records_mid_run_changes(lecture_config, presets_dir):
         await wait_for(pilot, lambda: yaml.safe_load((presets_dir / "mine.yaml").read_text())[
             "delta_mode"] == "raw", "the overwrite")
         await app.action_quit()
+
+
+async def test_load_preset_applies_live_settings_or_asks_to_reset(lecture_config, presets_dir):
+    from textual.widgets import OptionList
+
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True,
+                  presets_dir=presets_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+
+        async def choose(name: str) -> None:
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            options = app.screen.query_one(OptionList)
+            ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+            options.highlighted = ids.index(name)
+            await pilot.pause()
+            preview = str(app.screen.query_one("#load-preview", Static).render())
+            assert name in preview
+            await pilot.press("enter")
+            await pilot.pause()
+
+        # lecture-raw differs only in a live setting: applied at the next rollout, no reset
+        await choose("lecture-raw")
+        await wait_for(pilot, lambda: app.config.delta_mode == "raw", "the live change")
+        assert app.preset_name == "lecture-raw"
+        assert "loaded preset 'lecture-raw'" in log_text(app)
+
+        # sort4 changes the model and the task: the user is asked; "no" changes nothing
+        await choose("sort4")
+        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        assert "which need a reset" in str(app.screen.query_one(Static).render())
+        await pilot.click("#no")
+        await pilot.pause()
+        assert app.config.policy == "lecture" and app.preset_name == "lecture-raw"
+
+        await choose("sort4")
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: app.config.policy == "transformer" and app.config.n == 4,
+                       "the reset to sort4")
+        assert app.preset_name == "sort4"
+        await app.action_quit()
