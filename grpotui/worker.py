@@ -261,6 +261,10 @@ class _WorkerLoop:
                     self.send()
         finally:
             if self.writer:
+                t = self.trainer
+                self.writer.write(events=[{"event": "stop", "step": t.step if t else 0,
+                                           "rollout": t.rollout_index if t else 0,
+                                           "reason": "dashboard closed"}])
                 self.writer.close()
 
     def _drain(self, wait: float) -> None:

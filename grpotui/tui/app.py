@@ -290,7 +290,6 @@ class GrpoApp(App):
 
     def action_load_preset(self) -> None:
         from grpotui.presets import PresetError, find_preset, list_presets
-        from grpotui.tui.screens.confirm import ConfirmScreen
         from grpotui.tui.screens.presets import LoadScreen
 
         presets, problems = list_presets(self.presets_dir)
@@ -303,11 +302,14 @@ class GrpoApp(App):
             except PresetError as e:
                 self.notify(str(e), title="not loaded", severity="error", timeout=8)
                 return
-            self.load_preset(preset, ConfirmScreen)
+            self.load_preset(preset)
 
         self.push_screen(LoadScreen(presets, self.config, problems), chosen)
 
-    def load_preset(self, preset, ConfirmScreen) -> None:
+    def load_preset(self, preset) -> None:
+        """Live settings apply at the next rollout; model or task changes ask to reset first."""
+        from grpotui.tui.screens.confirm import ConfirmScreen
+
         changes = self.config.diff(preset.config)
         live = set(TrainConfig.live_keys())
         needs_reset = [k for k in changes if k not in live]

@@ -250,3 +250,23 @@ async def test_load_preset_applies_live_settings_or_asks_to_reset(lecture_config
                        "the reset to sort4")
         assert app.preset_name == "sort4"
         await app.action_quit()
+
+
+async def test_metrics_file_from_the_dashboard_matches_a_headless_run(lecture_config, tmp_path):
+    import json
+
+    path = tmp_path / "m.jsonl"
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True, metrics_path=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        await app.action_quit()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["event"] for r in records if "event" in r] == ["start", "stop"]
+    steps = [r for r in records if "event" not in r]
+    assert [r["step"] for r in steps] == list(range(1, 11))
+    # the same math as headless: the first rollout's reward equals a fresh trainer's
+    from grpotui.engine.trainer import Trainer
+
+    assert steps[0]["reward"] == Trainer(lecture_config).rollout().metrics[0]["reward"]
