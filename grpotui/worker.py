@@ -141,7 +141,7 @@ class _WorkerLoop:
         self.steps_requested = 0
         self.points: list[dict] = []
         self.events: list[dict] = []
-        self.groups: dict | None = None
+        self.groups = None            # the latest rollout's Groups, made into lists only when sent
         self.error: str | None = None
         self.last_sent = 0.0
         self.next_rollout_at = 0.0
@@ -189,7 +189,7 @@ class _WorkerLoop:
             "speed": self.speed,
             "config": (t.next_config if t else self.config).to_dict(),
             "points": self.points,
-            "groups": self.groups,
+            "groups": _groups_dict(self.groups) if self.groups is not None else None,
             "events": self.events,
             "error": self.error,
         }
@@ -295,7 +295,7 @@ class _WorkerLoop:
         for m in result.metrics:
             self.points.append({"step": m["step"], "steps_per_second": m["steps_per_second"],
                                 **{k: m[k] for k in CURVE_KEYS}})
-        self.groups = _groups_dict(result.groups, t.config.clip_eps)
+        self.groups = result.groups
         if result.diverged:
             self.status = "diverged"
             self.error = result.diverged
@@ -304,7 +304,7 @@ class _WorkerLoop:
             self._log({"event": "done", "step": t.step, "rollout": t.rollout_index})
 
 
-def _groups_dict(g, clip_eps: float) -> dict:
+def _groups_dict(g) -> dict:
     import torch
 
     ratios = g.token_ratios.flatten()

@@ -63,6 +63,7 @@ class GrpoApp(App):
                  presets_dir: str | Path | None = None) -> None:
         super().__init__()
         self.config = config or TrainConfig()       # the live settings, as the trainer reports them
+        self.config_dict = self.config.to_dict()
         self.start_config = self.config             # what the run started from (for save's diff)
         self.preset_name = preset_name
         self.metrics_path = metrics_path
@@ -142,9 +143,9 @@ class GrpoApp(App):
         self.train_seconds = s["train_seconds"]
         if s["points"]:
             self.steps_per_second = s["points"][-1]["steps_per_second"]
-        new_config = TrainConfig(**s["config"])
-        if new_config != self.config:
-            self.config = new_config
+        if s["config"] != self.config_dict:  # rebuild (and re-check) only when something changed
+            self.config_dict = s["config"]
+            self.config = TrainConfig(**s["config"])
             self.query_one(Controls).sync(s["config"])
         with self.batch_update():
             self._show_status()
@@ -235,7 +236,7 @@ class GrpoApp(App):
             self.preset_name = preset_name
         self.query_one(Curves).clear()
         if self.training is None or not self.training.alive:
-            self.config = config
+            self.config, self.config_dict = config, config.to_dict()
             self.query_one(Controls).sync(config.to_dict())
             self.start_training(config, paused=False)
         else:
