@@ -211,7 +211,7 @@ def suggest_key(key: str) -> str:
 def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
     """Check one setting and return it in canonical form, or raise ConfigError saying why."""
     if key not in _FIELDS:
-        raise ConfigError(f"{source}: unknown key '{key}'.{suggest_key(key)} Allowed keys: "
+        raise ConfigError(f"{source}: unknown key {key!r}.{suggest_key(key)} Allowed keys: "
                           f"{', '.join(TrainConfig.field_names())}.")
     f = _FIELDS[key]
     m = f.metadata
@@ -226,7 +226,7 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
         v = DELTA_ALIASES.get(v, v) if key == "delta_mode" else v
         v = REWARD_ALIASES.get(v, v) if key == "reward" else v
         if v not in m["choices"]:
-            raise bad(f"'{value}' is not a choice")
+            raise bad(f"{value!r} is not a choice")
         return v
     if key == "prompts":
         if (not isinstance(value, list) or not value
@@ -239,7 +239,7 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
             try:
                 value = int(value.strip().replace("_", ""))
             except ValueError:
-                raise bad(f"'{value}' is not an integer") from None
+                raise bad(f"{value!r} is not an integer") from None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if type(value) is not int:
@@ -249,7 +249,7 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
             try:
                 value = float(value.strip())
             except ValueError:
-                raise bad(f"'{value}' is not a number") from None
+                raise bad(f"{value!r} is not a number") from None
         if type(value) not in (int, float):
             raise bad(f"got {_kind(value)} {value!r}")
         value = float(value)
@@ -267,7 +267,7 @@ def parse_set(items: list[str] | None, *, source: str = "--set") -> dict[str, An
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ConfigError(f"{source} '{item}': expected key=value, for example "
+            raise ConfigError(f"{source} {item!r}: expected key=value, for example "
                               f"--set learning_rate=0.01. Allowed keys: "
                               f"{', '.join(TrainConfig.field_names())}.")
         key, _, text = item.partition("=")
