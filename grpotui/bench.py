@@ -16,7 +16,7 @@ import torch
 
 from grpotui.config import TrainConfig
 from grpotui.engine import grpo
-from grpotui.engine.policy import build_policy
+from grpotui.engine.policy import LectureModel, build_policy
 from grpotui.engine.task import PromptSource
 from grpotui.presets import find_preset
 
@@ -44,52 +44,92 @@ class Figure:
 
 
 # ----------------------------------------------------------------------------- the reference loop
-def _py_position_match(prompt: list[int], response: list[int]) -> float:
-    return float(sum(1 for x, y in zip(response, sorted(prompt)) if x == y))
+# A GRPO loop written the way the lecture's code writes it (CS336 Lecture 17, run_policy_gradient),
+# with only its ratio fixed and its printing left out: the reward function is a Python function of one
+# prompt and one response, called per response on the rows of the tensors (the lecture's
+# compute_reward), old log-probs come from their own no-grad forward pass, every inner step recomputes
+# the log-probs from a fresh forward pass, the optimizer is plain Adam, and each step records
+# loss.item() and the mean reward as the lecture's `records` do.
+def _lecture_position_match(prompt, response) -> float:
+    target = sorted(prompt)
+    return sum(1 for got, want in zip(response, target) if got == want)
 
 
-def _py_inclusion_ordering(prompt: list[int], response: list[int]) -> float:
-    inclusion = sum(1 for x in prompt if x in response)
-    ordering = sum(1 for x, y in zip(response, response[1:]) if x <= y)
-    return float(inclusion + ordering)
+def _lecture_inclusion_ordering(prompt, response) -> float:
+    inclusion = sum(1 for token in prompt if token in response)
+    ordering = sum(1 for a, b in zip(response, response[1:]) if a <= b)
+    return inclusion + ordering
 
 
-def _py_exact(prompt: list[int], response: list[int]) -> float:
-    return float(response == sorted(prompt))
+def _lecture_exact_match(prompt, response) -> float:
+    return float(all(got == want for got, want in zip(response, sorted(prompt))))
 
 
-PY_REWARDS = {"position_match": _py_position_match, "inclusion_ordering": _py_inclusion_ordering,
-              "exact_match": _py_exact}
+LECTURE_REWARDS = {"position_match": _lecture_position_match,
+                   "inclusion_ordering": _lecture_inclusion_ordering,
+                   "exact_match": _lecture_exact_match}
+
+
+def _lecture_rewards(prompts: torch.Tensor, responses: torch.Tensor, reward_fn) -> torch.Tensor:
+    b, g, _ = responses.shape
+    rewards = torch.empty(b, g, dtype=torch.float32)
+    for i in range(b):
+        for j in range(g):
+            rewards[i, j] = reward_fn(prompts[i, :], responses[i, j, :])
+    return rewards
+
+
+def _lecture_log_probs(model, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    log_probs = torch.log_softmax(model(prompts), dim=-1)                          # [B, n, V]
+    g = responses.shape[1]
+    log_probs = log_probs.unsqueeze(1).repeat(1, g, 1, 1)                          # [B, G, n, V]
+    return log_probs.gather(dim=-1, index=responses.unsqueeze(-1)).squeeze(-1)     # [B, G, n]
+
+
+class _LectureEinsumModel(LectureModel):
+    """The lecture model with the lecture's own forward pass (three einsums)."""
+
+    def forward(self, prompts: torch.Tensor) -> torch.Tensor:
+        embeddings = self.embedding(prompts)
+        encoded = torch.einsum("bpi,pij->bj", embeddings, self.encode_weights)
+        decoded = torch.einsum("bj,pji->bpi", encoded, self.decode_weights)
+        return torch.einsum("bpi,vi->bpv", decoded, self.embedding.weight)
 
 
 def reference_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
-    """A straightforward GRPO loop as the lecture writes it: a forward pass to sample, a Python call
-    of the reward function per response, a separate no-grad pass for the old log-probs, then K steps
-    that each recompute the log-probs (with the ratio done right)."""
     model = build_policy(cfg, cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    if isinstance(model, LectureModel):  # same parameters, the lecture's forward pass
+        einsum_model = _LectureEinsumModel(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n)
+        einsum_model.load_state_dict(model.state_dict())
+        model = einsum_model
+    model = model.to(cfg.device if cfg.device != "auto" else "cpu")
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     source = PromptSource(cfg.prompt_source, cfg.n, cfg.vocab_size, cfg.heldout_size, cfg.prompts,
                           cfg.seed)
-    reward_fn = PY_REWARDS[cfg.reward]
+    reward_fn = LECTURE_REWARDS[cfg.reward]
+    records = []
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        prompts = source.sample(cfg.prompts_per_rollout)
-        logits = model(prompts)
-        probs = torch.softmax(logits, dim=-1)
-        b, n, v = probs.shape
-        flat = torch.multinomial(probs.reshape(b * n, v), cfg.group_size, replacement=True)
-        responses = flat.view(b, n, cfg.group_size).transpose(1, 2)
-        rewards = torch.tensor([[reward_fn(p, r) for r in rs]
-                                for p, rs in zip(prompts.tolist(), responses.tolist())])
+        prompts = source.sample(cfg.prompts_per_rollout).to(device)
+        logits = model(prompts)                                                    # sample
+        b, n, v = logits.shape
+        flat = torch.multinomial(torch.softmax(logits.reshape(b * n, v), dim=-1), cfg.group_size,
+                                 replacement=True)
+        responses = flat.reshape(b, n, cfg.group_size).permute(0, 2, 1)            # [B, G, n]
+        rewards = _lecture_rewards(prompts.cpu(), responses.cpu(), reward_fn).to(device)
         deltas = grpo.compute_deltas(rewards, cfg.delta_mode)
-        with torch.no_grad():
-            old = grpo.response_log_probs(model(prompts), responses)
+        old_log_probs = None
+        if cfg.loss_mode != "naive":
+            with torch.no_grad():
+                old_log_probs = _lecture_log_probs(model, prompts, responses)
         for _ in range(cfg.inner_steps):
-            logp = grpo.response_log_probs(model(prompts), responses)
-            loss = grpo.policy_loss(logp, old, deltas, cfg.loss_mode, cfg.clip_eps)
-            opt.zero_grad()
+            log_probs = _lecture_log_probs(model, prompts, responses)
+            loss = grpo.policy_loss(log_probs, old_log_probs, deltas, cfg.loss_mode, cfg.clip_eps)
+            records.append({"step": steps, "loss": loss.item(), "mean_reward": rewards.mean().item()})
+            optimizer.zero_grad()
             loss.backward()
-            opt.step()
+            optimizer.step()
             steps += 1
     return steps / (time.perf_counter() - t0)
 

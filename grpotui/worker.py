@@ -145,6 +145,7 @@ class _WorkerLoop:
         self.error: str | None = None
         self.last_sent = 0.0
         self.next_rollout_at = 0.0
+        self.rollout_seconds = 0.0    # a running average, to foresee which rollout ends before a snapshot
         self.quit = False
         self.trainer = None
         self.send(force=True, status="starting")
@@ -284,18 +285,25 @@ class _WorkerLoop:
         if self.steps_requested > 0:
             self.steps_requested -= 1
         self.next_rollout_at = time.monotonic() + (1 / self.speed if self.speed > 0 else 0)
+        # The groups' after-update ratios cost one more forward pass; only the rollout that ends
+        # just before a snapshot is due needs them (the UI shows at most SNAPSHOT_HZ groups a second).
+        started = time.monotonic()
+        due = (self.status != "running"
+               or started + self.rollout_seconds - self.last_sent >= 1 / SNAPSHOT_HZ)
         try:
-            result = t.rollout()
+            result = t.rollout(final_ratios=due)
         except Exception as e:  # a reward function that raised, out of memory, ...
             self._crash(e)
             return
+        self.rollout_seconds = 0.8 * self.rollout_seconds + 0.2 * (time.monotonic() - started)
         if self.writer:
             self.writer.write(result.metrics, result.events)
         self.events.extend(result.events)
         for m in result.metrics:
             self.points.append({"step": m["step"], "steps_per_second": m["steps_per_second"],
                                 **{k: m[k] for k in CURVE_KEYS}})
-        self.groups = result.groups
+        if due or self.groups is None:
+            self.groups = result.groups
         if result.diverged:
             self.status = "diverged"
             self.error = result.diverged

@@ -108,19 +108,24 @@ def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- diagnostics
-def clip_fractions(ratio: torch.Tensor, deltas: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
+def clip_fractions(ratio: torch.Tensor, deltas: torch.Tensor, eps: float,
+                   dim: tuple[int, ...] | None = None) -> tuple[torch.Tensor, ...]:
     """TRL's clip ratios: the fraction of tokens whose clip binds.
 
     low:    ratio < 1-eps with delta < 0 (the clip stops pushing a bad response further down)
     high:   ratio > 1+eps with delta > 0 (the clip stops pushing a good response further up)
     region: either of them
+    Averaged over everything, or over `dim` only (the trainer passes ratios of K steps at once,
+    float[K, B, G, n], and averages over all but the first).
     """
     d = deltas.unsqueeze(-1)
     low = (ratio < 1 - eps) & (d < 0)
     high = (ratio > 1 + eps) & (d > 0)
-    return low.float().mean(), high.float().mean(), (low | high).float().mean()
+    return tuple(x.float().mean(dim=dim) if dim else x.float().mean() for x in (low, high, low | high))
 
 
-def entropy(logp_all: torch.Tensor) -> torch.Tensor:
-    """Mean entropy (nats) of the per-position token distributions, from log_softmax output."""
-    return -(logp_all.exp() * logp_all).sum(dim=-1).mean()
+def entropy(logp_all: torch.Tensor, dim: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Mean entropy (nats) of the per-position token distributions, from log_softmax output
+    [..., V]; averaged over everything, or over `dim` only."""
+    per_position = -(logp_all.exp() * logp_all).sum(dim=-1)
+    return per_position.mean(dim=dim) if dim else per_position.mean()

@@ -62,6 +62,17 @@ class Groups:
 
 
 @dataclass
+class StepTensors:
+    """What one inner step leaves for its metrics record (all detached)."""
+
+    loss: torch.Tensor
+    kl: torch.Tensor | None
+    logp: torch.Tensor          # float[B, G, n] before the step's update
+    logp_all: torch.Tensor      # float[B, n, V]
+    grad_norm: torch.Tensor
+
+
+@dataclass
 class RolloutResult:
     metrics: list[dict[str, Any]]              # one dict per optimizer step
     groups: Groups
@@ -143,9 +154,14 @@ class Trainer:
         return (greedy == targets(p)).all(dim=-1).float().mean().item()
 
     # ------------------------------------------------------------------ one rollout
-    def rollout(self, max_steps: int | None = None) -> RolloutResult:
+    def rollout(self, max_steps: int | None = None, final_ratios: bool | None = None
+                ) -> RolloutResult:
         """Sample, reward, and take K optimizer steps on one batch (at most `max_steps` of them,
-        so a run can stop at an exact step count). Returns the per-step metrics."""
+        so a run can stop at an exact step count). Returns the per-step metrics.
+
+        final_ratios (default: the constructor's): give the groups' ratios after the last update,
+        which costs one more forward pass; without it they are the last inner step's ratios
+        before its update."""
         events = self._apply_pending()
         cfg = self.config
         t0 = time.perf_counter()
@@ -177,7 +193,9 @@ class Trainer:
             rollout_stats = torch.stack([rewards.mean(), group_std.mean(), exact,
                                          (group_std == 0).float().mean()]).tolist()
 
-        metrics: list[dict[str, Any]] = []
+        # Each step keeps its (detached) tensors; the metrics of all K steps are reduced together
+        # after the loop, so the per-step cost is the step itself plus one finiteness check.
+        history: list[StepTensors] = []
         params = list(self.policy.parameters())
         inner_steps = cfg.inner_steps if max_steps is None else max(1, min(cfg.inner_steps, max_steps))
         for k in range(inner_steps):
@@ -188,25 +206,28 @@ class Trainer:
             kl = grpo.kl_k3(logp, ref_logp) if ref_logp is not None else None
             if kl is not None:
                 loss = loss + cfg.kl_beta * kl
-            self.optimizer.zero_grad(set_to_none=True)
+            for p in params:  # = optimizer.zero_grad(set_to_none=True), minus its profiler hook
+                p.grad = None
             loss.backward()
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
             if not torch.isfinite(loss.detach() + grad_norm):  # NaN/inf in either survives the sum
                 # The step is not taken, so parameters and Adam's state stay at their last finite values.
                 what = "loss" if not torch.isfinite(loss) else "gradient"
                 self.optimizer.zero_grad(set_to_none=True)
+                metrics = self._step_metrics(history, old_logp, deltas, rollout_stats)
                 return self._stop(events, prompts, responses, rewards,
                                   f"non-finite {what} at step {self.step + 1}", deltas, metrics, t0)
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grads_with_norm_(params, cfg.max_grad_norm, grad_norm)
             self.optimizer.step()
             self.step += 1
-            metrics.append(self._step_metrics(loss, kl, logp, old_logp, deltas, logp_all,
-                                              grad_norm, rollout_stats))
+            history.append(StepTensors(loss.detach(), None if kl is None else kl.detach(),
+                                       logp.detach(), logp_all.detach(), grad_norm))
+        metrics = self._step_metrics(history, old_logp, deltas, rollout_stats)
 
         # groups for display: the ratio of each response after the last inner step
         with torch.no_grad():
-            if self.final_ratios:
+            if self.final_ratios if final_ratios is None else final_ratios:
                 logp = grpo.response_log_probs(self.policy(prompts), responses)
             log_ratio = logp.detach() - old_logp
         groups = self._groups(prompts, responses, rewards, deltas, log_ratio)
@@ -233,42 +254,52 @@ class Trainer:
         with torch.no_grad():
             return grpo.response_log_probs(self.ref_policy(prompts), responses)
 
-    def _step_metrics(self, loss, kl, logp, old_logp, deltas, logp_all, grad_norm, rollout_stats
-                      ) -> dict[str, Any]:
+    def _step_metrics(self, history: list[StepTensors], old_logp, deltas, rollout_stats
+                      ) -> list[dict[str, Any]]:
+        """One record per optimizer step of this rollout, TRL's names. The K steps' tensors are
+        stacked and reduced at once: every statistic below is per step (averaged over dims 1..)."""
+        if not history:
+            return []
         cfg = self.config
+        k = len(history)
         with torch.no_grad():
-            log_ratio = logp.detach() - old_logp
+            log_ratio = torch.stack([h.logp for h in history]) - old_logp        # [K, B, G, n]
             ratio = log_ratio.exp()
-            low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps)
-            approx_kl = ((ratio - 1) - log_ratio).mean()   # old -> current, as CleanRL logs it
-            values = torch.stack([
-                loss.detach(), approx_kl, grpo.entropy(logp_all.detach()), grad_norm, low, high,
-                region, ratio.min(), ratio.mean(), ratio.max(),
-                kl.detach() if kl is not None else torch.zeros((), device=loss.device),
-            ]).tolist()
+            dims = tuple(range(1, ratio.dim()))
+            low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps, dim=dims)
+            approx_kl = ((ratio - 1) - log_ratio).mean(dim=dims)  # old -> current, as CleanRL logs it
+            entropy = grpo.entropy(torch.stack([h.logp_all for h in history]), dim=(1, 2))
+            has_kl = history[0].kl is not None
+            kl = torch.stack([h.kl for h in history]) if has_kl else torch.zeros(k, device=ratio.device)
+            columns = torch.stack([
+                torch.stack([h.loss for h in history]), approx_kl, entropy,
+                torch.stack([h.grad_norm for h in history]), low, high, region,
+                ratio.amin(dim=dims), ratio.mean(dim=dims), ratio.amax(dim=dims), kl,
+            ]).T.tolist()                                                         # K rows
         reward, reward_std, exact, frac_zero = rollout_stats
-        return {
-            "step": self.step,
+        first = self.step - k + 1
+        return [{
+            "step": first + i,
             "rollout": self.rollout_index + 1,
             "reward": reward,
             "reward_std": reward_std,
             "exact_match": exact,
             "heldout_exact_match": self.heldout_exact_match,
-            "loss": values[0],
-            "kl": values[10] if kl is not None else None,
-            "approx_kl": values[1],
-            "entropy": values[2],
-            "grad_norm": values[3],
-            "clip_ratio/low_mean": values[4],
-            "clip_ratio/high_mean": values[5],
-            "clip_ratio/region_mean": values[6],
-            "ratio/min": values[7],
-            "ratio/mean": values[8],
-            "ratio/max": values[9],
+            "loss": row[0],
+            "kl": row[10] if has_kl else None,
+            "approx_kl": row[1],
+            "entropy": row[2],
+            "grad_norm": row[3],
+            "clip_ratio/low_mean": row[4],
+            "clip_ratio/high_mean": row[5],
+            "clip_ratio/region_mean": row[6],
+            "ratio/min": row[7],
+            "ratio/mean": row[8],
+            "ratio/max": row[9],
             "frac_reward_zero_std": frac_zero,
             "group_size": cfg.group_size,
             "lr": cfg.learning_rate,
-        }
+        } for i, row in enumerate(columns)]
 
     def _groups(self, prompts, responses, rewards, deltas, log_ratio) -> Groups:
         cpu = torch.device("cpu")
