@@ -84,9 +84,10 @@ def main_callback(
             from grpotui.metrics import MetricsWriter
 
             MetricsWriter(metrics).close()  # fail now, not inside the dashboard
-        from grpotui.engine.trainer import resolve_device
+        if config.device not in ("cpu", "auto"):  # only a GPU needs checking (and torch, here)
+            from grpotui.engine.trainer import resolve_device
 
-        resolve_device(config.device)
+            resolve_device(config.device)
     except ConfigError as e:
         raise fail(str(e)) from None
     from grpotui.tui.app import GrpoApp

@@ -16,7 +16,8 @@ Snapshots are small dicts sent at most `SNAPSHOT_HZ` times a second however fast
     rollout, step, steps_per_second, train_seconds, heldout_exact_match, speed
     config      the live settings (a dict)
     points      curve points since the last snapshot: {"step", "reward", "loss", ...}
-    groups      the latest rollout's groups as lists (prompts, targets, responses, rewards, ...)
+    groups      the latest rollout's groups as lists (prompts, targets, responses, rewards, ...),
+                at most GROUPS_HZ times a second (None in between)
     events      events since the last snapshot ("set", "reset", "diverged", "done", "error", ...)
     error       a message when the trainer raised; the dashboard offers a reset
 """
@@ -32,6 +33,7 @@ import traceback
 from typing import Any
 
 SNAPSHOT_HZ = 20
+GROUPS_HZ = 5      # groups travel (and are shown) at most this often: the biggest panel; more is a blur
 CURVE_KEYS = ("reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
               "entropy", "grad_norm")
 MAX_PLOT_TOKENS = 400  # (ratio, delta) pairs sent for the clip plot
@@ -144,8 +146,11 @@ class _WorkerLoop:
         self.groups = None            # the latest rollout's Groups, made into lists only when sent
         self.error: str | None = None
         self.last_sent = 0.0
+        self.last_groups_sent = 0.0
         self.next_rollout_at = 0.0
         self.rollout_seconds = 0.0    # a running average, to foresee which rollout ends before a snapshot
+        self.rate = 0.0               # steps per second of wall time, smoothed (what the status line shows)
+        self.rate_mark = (time.monotonic(), 0)
         self.quit = False
         self.trainer = None
         self.send(force=True, status="starting")
@@ -181,16 +186,19 @@ class _WorkerLoop:
         if not force and now - self.last_sent < 1 / SNAPSHOT_HZ:
             return
         t = self.trainer
+        self._update_rate(now)
+        with_groups = self.groups is not None and (force or now - self.last_groups_sent >= 1 / GROUPS_HZ)
         snap = {
             "status": status or self.status,
             "rollout": t.rollout_index if t else 0,
             "step": t.step if t else 0,
+            "steps_per_second": self.rate,
             "train_seconds": t.train_seconds if t else 0.0,
             "heldout_exact_match": t.heldout_exact_match if t else None,
             "speed": self.speed,
             "config": (t.next_config if t else self.config).to_dict(),
             "points": self.points,
-            "groups": _groups_dict(self.groups) if self.groups is not None else None,
+            "groups": _groups_dict(self.groups) if with_groups else None,
             "events": self.events,
             "error": self.error,
         }
@@ -198,8 +206,24 @@ class _WorkerLoop:
             self.snapshots.put(snap, timeout=0.5)
         except queue.Full:  # the UI is gone or stuck: keep the data for the next snapshot
             return
-        self.points, self.events, self.groups = [], [], None
+        self.points, self.events = [], []
         self.last_sent = now
+        if with_groups:
+            self.groups, self.last_groups_sent = None, now
+
+    def _update_rate(self, now: float) -> None:
+        """Throughput over wall time, including everything between rollouts; a rollout's own
+        steps_per_second would overstate it, and sampling the last one before each snapshot is
+        biased towards slow rollouts (the ones with an evaluation)."""
+        step = self.trainer.step if self.trainer else 0
+        then, then_step = self.rate_mark
+        if step < then_step or not self.trainer:   # a reset
+            self.rate, self.rate_mark = 0.0, (now, step)
+            return
+        if now - then >= 0.25:
+            instant = (step - then_step) / (now - then)
+            self.rate = instant if self.rate == 0 else 0.7 * self.rate + 0.3 * instant
+            self.rate_mark = (now, step)
 
     # ------------------------------------------------------------------ commands
     def handle(self, msg: dict) -> None:
@@ -243,8 +267,16 @@ class _WorkerLoop:
         return self.trainer is not None and (self.status == "running" or self.steps_requested > 0)
 
     def run(self) -> None:
+        parent, checked = mp.parent_process(), time.monotonic()
         try:
             while not self.quit:
+                if parent is not None and time.monotonic() - checked > 1.0:
+                    # the dashboard was killed without a chance to say quit: don't train on alone
+                    if not parent.is_alive():
+                        # nobody will read what is queued: don't wait at exit to flush it
+                        self.snapshots.cancel_join_thread()
+                        break
+                    checked = time.monotonic()
                 throttled = self.status == "running" and self.speed > 0
                 if not self._can_train():
                     wait = 0.05                      # idle: just listen for commands
@@ -286,10 +318,10 @@ class _WorkerLoop:
             self.steps_requested -= 1
         self.next_rollout_at = time.monotonic() + (1 / self.speed if self.speed > 0 else 0)
         # The groups' after-update ratios cost one more forward pass; only the rollout that ends
-        # just before a snapshot is due needs them (the UI shows at most SNAPSHOT_HZ groups a second).
+        # just before groups are due to travel needs them (at most GROUPS_HZ a second).
         started = time.monotonic()
         due = (self.status != "running"
-               or started + self.rollout_seconds - self.last_sent >= 1 / SNAPSHOT_HZ)
+               or started + self.rollout_seconds - self.last_groups_sent >= 1 / GROUPS_HZ)
         try:
             result = t.rollout(final_ratios=due)
         except Exception as e:  # a reward function that raised, out of memory, ...

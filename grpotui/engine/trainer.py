@@ -144,14 +144,20 @@ class Trainer:
         return events
 
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
     def evaluate(self, prompts: torch.Tensor | None = None) -> float:
         """Exact match of greedy decoding (argmax per position) on the held-out prompts."""
         p = self.heldout if prompts is None else prompts.to(self.device)
         if len(p) == 0:
             return float("nan")
-        greedy = self.policy(p).argmax(dim=-1)
-        return (greedy == targets(p)).all(dim=-1).float().mean().item()
+        # eval mode + inference mode let nn.TransformerEncoder take its fused inference path
+        # (a third faster; there is no dropout, so the numbers are the same)
+        self.policy.eval()
+        try:
+            with torch.inference_mode():
+                greedy = self.policy(p).argmax(dim=-1)
+                return (greedy == targets(p)).all(dim=-1).float().mean().item()
+        finally:
+            self.policy.train()
 
     # ------------------------------------------------------------------ one rollout
     def rollout(self, max_steps: int | None = None, final_ratios: bool | None = None

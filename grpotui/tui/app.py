@@ -6,6 +6,7 @@ as messages. Nothing on this side waits for training: key presses become command
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,12 +19,14 @@ from textual.widgets import Footer
 
 from grpotui.config import TrainConfig
 from grpotui.tui.messages import SnapshotReceived, WorkerGone
+from grpotui.tui.stats import LAG_TICK, STATS_EVERY, UiStats
 from grpotui.tui.widgets.clip_plot import ClipPlot
 from grpotui.tui.widgets.controls import Controls
 from grpotui.tui.widgets.curves import Curves
 from grpotui.tui.widgets.events import EventLog
 from grpotui.tui.widgets.groups import GroupsView
 from grpotui.tui.widgets.status import StatusLine
+from grpotui.worker import GROUPS_HZ
 
 CURVE_HZ = 10   # sparkline redraws per second, at most
 PLOT_HZ = 4     # clip-plot redraws per second, at most (plotext rebuilds the whole plot)
@@ -75,9 +78,12 @@ class GrpoApp(App):
         self.train_seconds = 0.0
         self.speed = 0.0
         self.training = None
+        self.stats: UiStats | None = None
         self.snapshots_seen = 0
         self.last_plot = 0.0
         self.pending_plot: dict | None = None
+        self.last_groups = 0.0
+        self.pending_groups: tuple[dict, int] | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -101,6 +107,11 @@ class GrpoApp(App):
         self.query_one("#groups").focus()
         self._show_status()
         self.set_interval(1 / CURVE_HZ, self._redraw_tick)
+        stats_path = os.environ.get("GRPOTUI_STATS")  # soak runs and the bench (see tui/stats.py)
+        self.stats = UiStats(stats_path) if stats_path else None
+        if self.stats:
+            self.set_interval(LAG_TICK, self.stats.tick)
+            self.set_interval(STATS_EVERY, self._flush_stats)
         self.start_training(self.config, paused=self.start_paused)
 
     # ------------------------------------------------------------------ the training process
@@ -137,12 +148,12 @@ class GrpoApp(App):
     # ------------------------------------------------------------------ snapshots in
     @on(SnapshotReceived)
     def on_snapshot(self, message: SnapshotReceived) -> None:
+        started = time.perf_counter()
         s = message.snapshot
         self.snapshots_seen += 1
         self.state, self.rollout, self.step = s["status"], s["rollout"], s["step"]
         self.train_seconds = s["train_seconds"]
-        if s["points"]:
-            self.steps_per_second = s["points"][-1]["steps_per_second"]
+        self.steps_per_second = s.get("steps_per_second", 0.0)
         if s["config"] != self.config_dict:  # rebuild (and re-check) only when something changed
             self.config_dict = s["config"]
             self.config = TrainConfig(**s["config"])
@@ -155,13 +166,16 @@ class GrpoApp(App):
                 if any(e.get("event") == "reset" for e in s["events"]):
                     self.query_one(Curves).clear()
             if s["groups"]:
-                self.query_one(GroupsView).show(s["groups"], s["rollout"])
+                self.pending_groups = (s["groups"], s["rollout"])
                 self.pending_plot = s["groups"]
-                if self.state != "running":
+                if self.state != "running":  # a single step or the end: show it at once
+                    self._show_groups()
                     self._plot()
             if s["error"] and self.state == "crashed":
                 self.notify(s["error"] + " Press r to reset.", title="training failed",
                             severity="error", timeout=8)
+        if self.stats:
+            self.stats.handler(time.perf_counter() - started)
 
     @on(WorkerGone)
     def on_worker_gone(self, message: WorkerGone) -> None:
@@ -173,9 +187,25 @@ class GrpoApp(App):
 
     def _redraw_tick(self) -> None:
         """Timer: redraw curves, and the clip plot a few times a second."""
+        if self.stats:
+            ticked = time.perf_counter()
+            self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))
         self.query_one(Curves).flush()
+        if self.pending_groups and time.monotonic() - self.last_groups >= 1 / GROUPS_HZ:
+            self._show_groups()
         if self.pending_plot and time.monotonic() - self.last_plot >= 1 / PLOT_HZ:
             self._plot()
+
+    def _flush_stats(self) -> None:
+        pid = self.training.process.pid if self.training is not None else None
+        self.stats.flush(step=self.step, steps_per_second=self.steps_per_second, worker_pid=pid,
+                         widgets=len(self.screen.query("*")))
+
+    def _show_groups(self) -> None:
+        if self.pending_groups:
+            groups, rollout = self.pending_groups
+            self.pending_groups, self.last_groups = None, time.monotonic()
+            self.query_one(GroupsView).show(groups, rollout)
 
     def _plot(self) -> None:
         g, self.pending_plot = self.pending_plot, None

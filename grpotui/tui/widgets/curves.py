@@ -94,4 +94,5 @@ class Curves(Vertical):
             slug = key.replace("/", "-").replace("_", "-")
             self.query_one(f"#spark-{slug}", Sparkline).data = list(h.values)
             rng = f" {_fmt(h.lo, 2)}..{_fmt(h.hi, 2)}" if h.latest is not None else ""
-            self.query_one(f"#value-{slug}", Label).update(f"{_fmt(h.latest)}{rng}")
+            # fixed-size cells (app.tcss): repaint, don't re-layout the screen
+            self.query_one(f"#value-{slug}", Label).update(f"{_fmt(h.latest)}{rng}", layout=False)

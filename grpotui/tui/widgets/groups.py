@@ -98,11 +98,18 @@ class GroupsView(VerticalScroll, can_focus=True):
         pages = max(1, math.ceil(n_prompts / per))
         self.page = min(self.page, pages - 1)
         first = self.page * per
-        self.border_title = f"groups · rollout {self.rollout}"
-        self.border_subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
-                                + ("  [ ] page" if pages > 1 else ""))
+        title = f"groups · rollout {self.rollout}"
+        subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
+                    + ("  [ ] page" if pages > 1 else ""))
+        if title != self.border_title:
+            self.border_title = title
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+        # The body fills the panel (height: 1fr in app.tcss) and a page holds only what fits, so a
+        # new rollout repaints the body without re-laying-out the screen.
         self.query_one("#groups-body", Static).update(Content.from_markup(
-            render_groups(self.groups, first, per, self.scrollable_content_region.width)))
+            render_groups(self.groups, first, per, self.scrollable_content_region.width)),
+            layout=False)
 
     def on_resize(self) -> None:
         self.refresh_body()

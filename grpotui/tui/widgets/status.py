@@ -44,5 +44,5 @@ class StatusLine(Static):
             sep = " │ "
         if state in HINT:
             parts.append(f"[{style}]{HINT[state]}[/]")
-        self.update(sep.join(parts))
+        self.update(sep.join(parts), layout=False)  # one line, always: no re-layout needed
 
