@@ -145,6 +145,32 @@ def engine_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
     return (t.step - start_step) / (time.perf_counter() - t0)
 
 
+def bare_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
+    """The floor: optimizer steps on one fixed batch with nothing else (no sampling, rewards,
+    metrics or checks): forward, log-softmax, gather, naive loss, backward, fused Adam. What any loop
+    must pay per step for this model in eager PyTorch; the engine's distance to it is its overhead."""
+    model = build_policy(cfg, cfg.seed).to(cfg.device if cfg.device != "auto" else "cpu")
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, fused=True)
+    source = PromptSource(cfg.prompt_source, cfg.n, cfg.vocab_size, cfg.heldout_size, cfg.prompts,
+                          cfg.seed)
+    prompts = source.sample(cfg.prompts_per_rollout).to(device)
+    with torch.no_grad():
+        responses = grpo.sample_responses(model(prompts), cfg.group_size)
+    deltas = torch.randn(responses.shape[:2], device=device)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        logp = grpo.response_log_probs(model(prompts), responses)
+        loss = grpo.policy_loss(logp, None, deltas, "naive")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - t0)
+
+
 def seconds_to_heldout(cfg: TrainConfig, target: float, limit: float) -> float:
     from grpotui.engine.trainer import Trainer
 
@@ -158,12 +184,20 @@ def seconds_to_heldout(cfg: TrainConfig, target: float, limit: float) -> float:
 
 
 # ----------------------------------------------------------------------------- the dashboard
-def dashboard_rate(cfg: TrainConfig, seconds: float) -> tuple[float, float, float]:
-    """(dashboard steps/s, headless steps/s, UI updates per second) for the same preset and time."""
+def dashboard_rate(cfg: TrainConfig, seconds: float) -> tuple[float, float, float, float]:
+    """(dashboard steps/s, headless steps/s, headless steps/s on one torch thread, UI updates per
+    second) for the same preset and time. The dashboard's training process uses one thread (the
+    screen has the other core), so the one-thread headless rate is what it could reach at best."""
     from grpotui.runner import StopRules, run_headless
     from grpotui.tui.app import GrpoApp
 
     headless = run_headless(cfg, StopRules(max_seconds=seconds), quiet=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one_thread = run_headless(cfg, StopRules(max_seconds=seconds), quiet=True)
+    finally:
+        torch.set_num_threads(threads)
     app = GrpoApp(cfg, preset_name="bench")
     result = {}
 
@@ -179,7 +213,7 @@ def dashboard_rate(cfg: TrainConfig, seconds: float) -> tuple[float, float, floa
             await app.action_quit()
 
     asyncio.run(drive())
-    return result["steps"], headless.steps_per_second, result["hz"]
+    return result["steps"], headless.steps_per_second, one_thread.steps_per_second, result["hz"]
 
 
 def startup_seconds(args: list[str]) -> float:
@@ -221,11 +255,14 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
     figs = {k: Figure(*v) for k, v in {
         "lec_engine": ("lecture config: engine", "steps/s"),
         "lec_ref": ("lecture config: reference loop", "steps/s"),
+        "lec_bare": ("lecture config: bare step (the floor)", "steps/s"),
         "large_engine": ("large config: engine", "steps/s"),
         "large_ref": ("large config: reference loop", "steps/s"),
+        "large_bare": ("large config: bare step (the floor)", "steps/s"),
         "sort4": ("sort4: seconds to 99% held-out exact match", "s"),
         "dash": ("dashboard training rate (default preset)", "steps/s"),
         "dash_headless": ("headless training rate (default preset)", "steps/s"),
+        "dash_headless1": ("headless, one torch thread (default preset)", "steps/s"),
         "dash_hz": ("dashboard updates per second", "Hz"),
         "help": ("grpotui --help", "s"),
         "frame": ("dashboard first frame", "s"),
@@ -234,9 +271,11 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         say(f"repeat {i + 1}/{repeats}: lecture config")
         figs["lec_engine"].values.append(engine_steps_per_second(lecture, seconds))
         figs["lec_ref"].values.append(reference_steps_per_second(lecture, seconds))
+        figs["lec_bare"].values.append(bare_steps_per_second(lecture, seconds))
         say(f"repeat {i + 1}/{repeats}: large config")
         figs["large_engine"].values.append(engine_steps_per_second(large, seconds))
         figs["large_ref"].values.append(reference_steps_per_second(large, seconds))
+        figs["large_bare"].values.append(bare_steps_per_second(large, seconds))
         say(f"repeat {i + 1}/{repeats}: sort4 to 99%")
         figs["sort4"].values.append(seconds_to_heldout(sort4, 0.99, 120.0))
         say(f"repeat {i + 1}/{repeats}: start-up")
@@ -244,13 +283,17 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         if dashboard and device == "cpu":
             figs["frame"].values.append(first_frame_seconds())
             say(f"repeat {i + 1}/{repeats}: dashboard vs headless")
-            d, h, hz = dashboard_rate(find_preset("default").config, 2 * seconds)
+            d, h, h1, hz = dashboard_rate(find_preset("default").config, 2 * seconds)
             figs["dash"].values.append(d)
             figs["dash_headless"].values.append(h)
+            figs["dash_headless1"].values.append(h1)
             figs["dash_hz"].values.append(hz)
     out = [f for f in figs.values() if f.values]
-    for engine, ref in (("lec_engine", "lec_ref"), ("large_engine", "large_ref")):
-        figs[engine].note = f"{figs[engine].median / figs[ref].median:.1f}x the reference loop"
+    for engine, ref, bare in (("lec_engine", "lec_ref", "lec_bare"),
+                              ("large_engine", "large_ref", "large_bare")):
+        figs[engine].note = (f"{figs[engine].median / figs[ref].median:.1f}x the reference loop, "
+                             f"{figs[engine].median / figs[bare].median:.0%} of the floor")
     if figs["dash"].values:
-        figs["dash"].note = f"{figs['dash'].median / figs['dash_headless'].median:.0%} of headless"
+        figs["dash"].note = (f"{figs['dash'].median / figs['dash_headless'].median:.0%} of headless, "
+                             f"{figs['dash'].median / figs['dash_headless1'].median:.0%} of one-thread")
     return out
