@@ -65,3 +65,29 @@ async def test_a_killed_training_process_is_reported_and_restarted(lecture_confi
         new = app.training.process
         await pilot.press("q")
     assert not old.is_alive() and not new.is_alive()
+
+
+async def test_stats_log_reports_frames_memory_and_a_steady_widget_count(lecture_config, monkeypatch,
+                                                                        tmp_path):
+    """GRPOTUI_STATS (what scripts/soak.py reads): one JSON line per flush, with real measurements."""
+    import json
+
+    path = tmp_path / "stats.jsonl"
+    monkeypatch.setenv("GRPOTUI_STATS", str(path))
+    app = GrpoApp(lecture_config.replace(rollouts=1_000_000), preset_name="lecture-centered")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.step >= 200 and app.stats.frames and app.stats.handlers,
+                       "training, frames and snapshots")
+        app._flush_stats()
+        start = app.step
+        await wait_for(pilot, lambda: app.step >= start + 200 and app.stats.frames, "more training")
+        app._flush_stats()
+        await app.action_quit()
+    first, second = [json.loads(line) for line in path.read_text().splitlines()]
+    for rec in (first, second):
+        assert set(rec) == {"t", "step", "steps_per_second", "snapshots_per_second", "frame_ms",
+                            "handler_ms", "lag_ms", "rss_ui_mb", "rss_worker_mb", "widgets"}
+        assert rec["frame_ms"]["p50"] > 0 and rec["handler_ms"]["max"] >= rec["handler_ms"]["p50"]
+        assert rec["rss_ui_mb"] > 0 and rec["rss_worker_mb"] > 0
+    assert second["step"] > first["step"] >= 200
+    assert second["widgets"] == first["widgets"] > 20   # updates happen in place
