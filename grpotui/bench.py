@@ -291,9 +291,25 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
     out = [f for f in figs.values() if f.values]
     for engine, ref, bare in (("lec_engine", "lec_ref", "lec_bare"),
                               ("large_engine", "large_ref", "large_bare")):
-        figs[engine].note = (f"{figs[engine].median / figs[ref].median:.1f}x the reference loop, "
-                             f"{figs[engine].median / figs[bare].median:.0%} of the floor")
+        figs[engine].note = (f"{figs[engine].median / figs[ref].median:.1f}x reference, "
+                             f"{figs[engine].median / figs[bare].median:.0%} of floor")
     if figs["dash"].values:
         figs["dash"].note = (f"{figs['dash'].median / figs['dash_headless'].median:.0%} of headless, "
-                             f"{figs['dash'].median / figs['dash_headless1'].median:.0%} of one-thread")
+                             f"{figs['dash'].median / figs['dash_headless1'].median:.0%} of 1-thread")
     return out
+
+
+def bench_table(figs: list[Figure], machine: str, device: str, repeats: int):
+    """The rich table `grpotui bench` prints (and the README shows)."""
+    from rich.table import Table
+
+    table = Table(title=f"grpotui bench ({machine}, {device}, median of {repeats})")
+    for col in ("measure", "median", "min", "max", "unit", ""):
+        table.add_column(col, justify="right" if col in ("median", "min", "max") else "left",
+                         no_wrap=bool(col))
+    for f in figs:
+        r = f.row()
+        fmt = "{:.2f}" if f.unit == "s" else "{:.0f}"
+        table.add_row(f.name, fmt.format(r["median"]), fmt.format(r["min"]), fmt.format(r["max"]),
+                      f.unit, f.note)
+    return table

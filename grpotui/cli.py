@@ -160,9 +160,8 @@ def bench(
     except ConfigError as e:
         raise fail(str(e)) from None
     from rich.console import Console
-    from rich.table import Table
 
-    from grpotui.bench import run_bench
+    from grpotui.bench import bench_table, run_bench
 
     console = Console(stderr=True)
     figs = run_bench(repeats, seconds, device, dashboard=not no_dashboard,
@@ -172,15 +171,7 @@ def bench(
         typer.echo(json.dumps({"machine": machine, "device": device,
                                "figures": [f.row() for f in figs]}, indent=2))
         return
-    table = Table(title=f"grpotui bench ({machine}, {device}, median of {repeats})")
-    for col in ("measure", "median", "min", "max", "unit", ""):
-        table.add_column(col, justify="right" if col in ("median", "min", "max") else "left")
-    for f in figs:
-        r = f.row()
-        fmt = "{:.2f}" if f.unit == "s" else "{:.0f}"
-        table.add_row(f.name, fmt.format(r["median"]), fmt.format(r["min"]), fmt.format(r["max"]),
-                      f.unit, f.note)
-    Console().print(table)
+    Console().print(bench_table(figs, machine, device, repeats))
 
 
 @presets_app.callback(invoke_without_command=True)
