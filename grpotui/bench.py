@@ -299,6 +299,23 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
     return out
 
 
+def machine_description() -> str:
+    """CPU model, architecture, cores, Python and torch versions: what the figures depend on."""
+    import os
+    import platform
+
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    parts = [model, platform.machine(), f"{os.cpu_count()} cores", f"Python {platform.python_version()}",
+             f"torch {torch.__version__}"]
+    return ", ".join(p for p in parts if p)
+
+
 def bench_table(figs: list[Figure], machine: str, device: str, repeats: int):
     """The rich table `grpotui bench` prints (and the README shows)."""
     from rich.table import Table

@@ -148,7 +148,6 @@ def bench(
     """Measure training speed on this machine: engine vs a lecture-style reference loop, sort4 to 99%
     held-out exact match, the dashboard's rate vs headless, and start-up times."""
     import json
-    import platform
 
     try:
         _check_count("--repeats", repeats)
@@ -161,12 +160,12 @@ def bench(
         raise fail(str(e)) from None
     from rich.console import Console
 
-    from grpotui.bench import bench_table, run_bench
+    from grpotui.bench import bench_table, machine_description, run_bench
 
     console = Console(stderr=True)
     figs = run_bench(repeats, seconds, device, dashboard=not no_dashboard,
                      progress=None if json_out else lambda t: console.print(f"[dim]{t}[/]"))
-    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}"
+    machine = machine_description()
     if json_out:
         typer.echo(json.dumps({"machine": machine, "device": device,
                                "figures": [f.row() for f in figs]}, indent=2))

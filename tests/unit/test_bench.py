@@ -46,3 +46,30 @@ def test_the_loops_run_and_count_steps():
     for measure in (bench.reference_steps_per_second, bench.bare_steps_per_second,
                     bench.engine_steps_per_second):
         assert measure(cfg, 0.05) > 0
+
+
+def test_bench_table_prints_median_min_max_and_notes():
+    from rich.console import Console
+
+    figs = [bench.Figure("lecture config: engine", "steps/s", [1309.4, 1321.2, 1332.0],
+                         "1.5x reference, 82% of floor"),
+            bench.Figure("grpotui --help", "s", [0.171, 0.168, 0.183])]
+    console = Console(width=118, record=True)
+    console.print(bench.bench_table(figs, "Some CPU, x86_64, 2 cores", "cpu", 3))
+    text = console.export_text()
+    assert "grpotui bench (Some CPU, x86_64, 2 cores, cpu, median of 3)" in text
+    engine = next(line for line in text.splitlines() if "lecture config: engine" in line)
+    assert [c.strip() for c in engine.split("│")[2:7]] == [
+        "1321", "1309", "1332", "steps/s", "1.5x reference, 82% of floor"]
+    help_row = next(line for line in text.splitlines() if "grpotui --help" in line)
+    assert [c.strip() for c in help_row.split("│")[2:6]] == ["0.17", "0.17", "0.18", "s"]
+
+
+def test_machine_description_names_cores_python_and_torch():
+    import os
+    import platform
+
+    text = bench.machine_description()
+    assert f"{os.cpu_count()} cores" in text
+    assert f"Python {platform.python_version()}" in text
+    assert text.endswith(f"torch {torch.__version__}")
