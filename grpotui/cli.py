@@ -25,6 +25,7 @@ app.add_typer(presets_app, name="presets")
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 PresetOpt = typer.Option(None, "--preset", "-p", help="A preset name (`grpotui presets`) or the "
@@ -128,6 +129,11 @@ def run(
                                metrics_path=str(metrics) if metrics else None, quiet=quiet)
     except ConfigError as e:
         raise fail(str(e)) from None
+    if summary.failed:
+        typer.echo(f"grpotui: {summary.failed}. Records up to step {summary.steps} are "
+                   f"complete{' in ' + str(metrics) if metrics else ''}.", err=True)
+        typer.echo(summary.line())
+        raise typer.Exit(EXIT_FAILED)
     if summary.diverged:
         typer.echo(f"grpotui: {summary.diverged}", err=True)
         typer.echo(summary.line())

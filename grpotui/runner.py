@@ -29,16 +29,18 @@ class RunSummary:
     heldout_exact_match: float
     stopped: str
     diverged: str | None = None
+    failed: str | None = None  # an exception inside training (a reward function, out of memory)
 
     @property
     def steps_per_second(self) -> float:
         return self.steps / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
+        reward = (f"final reward {self.reward:.3f} of {self.max_reward:g}" if self.rollouts
+                  else "no rollout completed")
         return (f"{self.stopped}: {self.steps} steps ({self.rollouts} rollouts) in "
-                f"{self.seconds:.1f} s, {self.steps_per_second:.0f} steps/s; final reward "
-                f"{self.reward:.3f} of {self.max_reward:g}; held-out exact match "
-                f"{self.heldout_exact_match:.3f}")
+                f"{self.seconds:.1f} s, {self.steps_per_second:.0f} steps/s; {reward}; "
+                f"held-out exact match {self.heldout_exact_match:.3f}")
 
 
 class _StopFlag:
@@ -67,7 +69,7 @@ class _StopFlag:
 def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = "",
                  metrics_path: str | None = None, quiet: bool = False) -> RunSummary:
     from grpotui.engine.rewards import max_reward
-    from grpotui.engine.trainer import Trainer
+    from grpotui.engine.trainer import Trainer, describe_failure
 
     if rules.steps is None and rules.rollouts is None and rules.max_seconds is None \
             and rules.target_heldout is None:
@@ -87,7 +89,8 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
                             transient=False)
     total, unit = _progress_total(rules, config)
     last = {"reward": math.nan}
-    stopped, diverged = "", None
+    stopped, diverged, failed = "", None, None
+    done_steps = 0  # steps of complete rollouts: what the metrics file holds
     t0 = time.perf_counter()
     with _StopFlag() as flag:
         if progress:
@@ -96,7 +99,14 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
         try:
             while True:
                 remaining = None if rules.steps is None else rules.steps - trainer.step
-                result = trainer.rollout(max_steps=remaining)
+                try:
+                    result = trainer.rollout(max_steps=remaining)
+                except Exception as e:  # a reward function that raised, out of memory, ...
+                    stopped = "failed"
+                    failed = (f"training failed in rollout {trainer.rollout_index + 1}, after step "
+                              f"{done_steps}: {describe_failure(e)}")
+                    break
+                done_steps = trainer.step
                 if writer:
                     writer.write(result.metrics, result.events)
                 if result.metrics:
@@ -120,14 +130,18 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
             if progress:
                 progress.stop()
     seconds = time.perf_counter() - t0
-    heldout = trainer.evaluate()
+    heldout = trainer.heldout_exact_match if failed else trainer.evaluate()
     if writer:
+        if failed:
+            writer.write(events=[{"event": "error", "step": done_steps,
+                                  "rollout": trainer.rollout_index, "message": failed}])
         writer.write(events=[{"event": "stop", "step": trainer.step, "rollout": trainer.rollout_index,
                               "reason": stopped, "heldout_exact_match": heldout}])
         writer.close()
-    return RunSummary(steps=trainer.step, rollouts=trainer.rollout_index, seconds=seconds,
+    return RunSummary(steps=done_steps, rollouts=trainer.rollout_index, seconds=seconds,
                       reward=last["reward"], max_reward=max_reward(config.reward, config.n),
-                      heldout_exact_match=heldout, stopped=stopped, diverged=diverged)
+                      heldout_exact_match=heldout, stopped=stopped, diverged=diverged,
+                      failed=failed)
 
 
 def _progress_total(rules: StopRules, config: TrainConfig) -> tuple[float | None, str]:

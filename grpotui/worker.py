@@ -29,7 +29,6 @@ import os
 import queue
 import sys
 import time
-import traceback
 from typing import Any
 
 SNAPSHOT_HZ = 20
@@ -175,11 +174,12 @@ class _WorkerLoop:
             self.writer.write(events=[event])
 
     def _crash(self, e: BaseException) -> None:
+        from grpotui.engine.trainer import describe_failure  # the training process has torch
+
         self.status = "crashed"
-        self.error = f"{e.__class__.__name__}: {e}"
-        tb = traceback.format_exception_only(type(e), e)[-1].strip()
+        self.error = describe_failure(e)
         self._log({"event": "error", "step": getattr(self.trainer, "step", 0),
-                   "rollout": getattr(self.trainer, "rollout_index", 0), "message": tb})
+                   "rollout": getattr(self.trainer, "rollout_index", 0), "message": self.error})
 
     def send(self, force: bool = False, status: str | None = None) -> None:
         now = time.monotonic()

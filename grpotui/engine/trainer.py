@@ -80,6 +80,14 @@ class RolloutResult:
     diverged: str | None = None                # a message when a non-finite loss/gradient stopped it
 
 
+def describe_failure(e: BaseException) -> str:
+    """One line for an exception raised inside training, with a hint when it is out of memory."""
+    text = f"{e.__class__.__name__}: {e}"
+    if isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(e):
+        text += " (out of memory: lower prompts_per_rollout, group_size, d_model or n_layers)"
+    return text
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

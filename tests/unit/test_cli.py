@@ -164,6 +164,32 @@ def test_run_that_diverges_exits_3(tmp_path, monkeypatch):
     assert events == ["start", "diverged", "stop"]
 
 
+def test_run_whose_reward_function_raises_exits_1_with_whole_records(tmp_path, monkeypatch):
+    real = rewards.REWARD_FUNCTIONS["inclusion_ordering"]
+    calls = {"n": 0}
+
+    def flaky(prompts, responses):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise MemoryError("cannot allocate 12 GB")
+        return real(prompts, responses)
+
+    monkeypatch.setitem(rewards.REWARD_FUNCTIONS, "inclusion_ordering", flaky)
+    path = tmp_path / "x.jsonl"
+    result = invoke("run", "--preset", "lecture-centered", "--rollouts", "5", "--quiet",
+                    "--metrics", str(path))
+    assert result.exit_code == 1, result.output
+    assert ("grpotui: training failed in rollout 3, after step 20: MemoryError: cannot allocate "
+            "12 GB (out of memory: lower prompts_per_rollout, group_size, d_model or n_layers). "
+            f"Records up to step 20 are complete in {path}.") in result.output
+    assert "failed: 20 steps (2 rollouts)" in result.output
+    assert "Traceback" not in result.output
+    records = read_jsonl(path)
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 21))
+    assert [r["event"] for r in records if "event" in r] == ["start", "error", "stop"]
+    assert records[-1]["reason"] == "failed"
+
+
 # ============================================================================ presets
 def test_presets_lists_shipped(tmp_path):
     result = invoke("presets", "--presets-dir", str(tmp_path))
