@@ -98,6 +98,10 @@ class GrpoApp(App):
             yield EventLog(id="events")
         yield Footer()
 
+    def on_resize(self, event) -> None:
+        # Below 100 columns the footer's keys and the palette key fit only without padding.
+        self.query_one(Footer).compact = event.size.width < 100
+
     def on_mount(self) -> None:
         self.query_one("#groups").border_title = "groups"
         self.query_one("#curves").border_title = "curves"

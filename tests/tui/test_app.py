@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from textual.widgets import Input, Select, Static
 
@@ -270,3 +271,18 @@ async def test_metrics_file_from_the_dashboard_matches_a_headless_run(lecture_co
     from grpotui.engine.trainer import Trainer
 
     assert steps[0]["reward"] == Trainer(lecture_config).rollout().metrics[0]["reward"]
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_long_events_wrap_inside_the_event_panel(lecture_config, size):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        log = app.query_one(EventLog)
+        message = "RuntimeError: " + " ".join(f"word{i}" for i in range(60))
+        log.add([{"event": "error", "step": 7, "message": message}])
+        await pilot.pause()
+        width = log.scrollable_content_region.width
+        assert all(len(line.text) <= width for line in log.lines)
+        assert "word59. Press r to reset." in log_text(app)  # nothing cut off at the edge
+        await app.action_quit()

@@ -33,7 +33,9 @@ def describe(e: dict) -> str | None:
 
 class EventLog(RichLog):
     def __init__(self, **kw) -> None:
-        super().__init__(max_lines=500, markup=True, wrap=True, **kw)
+        # min_width: RichLog renders at least 78 columns wide by default, which on a narrower panel
+        # hides the end of every wrapped line; wrap at the panel's own width instead.
+        super().__init__(max_lines=500, markup=True, wrap=True, min_width=10, **kw)
 
     def add(self, events: list[dict]) -> None:
         for e in events:

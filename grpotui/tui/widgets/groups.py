@@ -26,6 +26,21 @@ def _signed(x: float) -> str:
     return f"[{style}]{x:+6.2f}[/]"
 
 
+def token_width(groups: dict) -> int:
+    return max(len(str(t)) for p in groups["prompts"] for t in p)
+
+
+def is_compact(groups: dict, columns: int) -> bool:
+    """Whether a response line with its labels and ratio would not fit in `columns`."""
+    return columns < 2 + len(groups["prompts"][0]) * (token_width(groups) + 1) + 34
+
+
+def lines_per_group(groups: dict, columns: int) -> int:
+    """At most: G responses, plus the header (wide: 1 line, and 1 for a no-signal flag that does
+    not fit beside it; compact: prompt, target and statistics)."""
+    return len(groups["responses"][0]) + (3 if is_compact(groups, columns) else 2)
+
+
 def render_groups(groups: dict, first: int, count: int, columns: int = 200) -> str:
     """Markup for prompts first..first+count-1 of a groups dict (see worker._groups_dict).
 
@@ -34,22 +49,31 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200) -> s
     inner step, ✓ = exact match. When the full line would not fit in `columns`, the labels and the
     ratio go, and the group's statistics move to a line of their own."""
     lines = []
-    width = max(len(str(t)) for p in groups["prompts"] for t in p)
-    n = len(groups["prompts"][0])
-    compact = columns < 2 + n * (width + 1) + 34
+    width = token_width(groups)
+    compact = is_compact(groups, columns)
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
         g = len(rewards)
         mean = sum(rewards) / g
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
-        flag = "  [b $warning]all equal: no signal[/]" if max(rewards) == min(rewards) else ""
+        equal = max(rewards) == min(rewards)
         target = groups["targets"][b]
         prompt, goal = _tokens(groups["prompts"][b], width=width), _tokens(target, width=width)
-        stats = f"mean {mean:.2f} std {std:.2f}{flag}"
+        stats = f"mean {mean:.2f} std {std:.2f}"
+        # The flag for a group with no signal goes where it fits whole, never split by wrapping:
+        # after the statistics, else on a line of its own (wide) or shortened (compact).
         if compact:
-            lines += [f"[b]#{b + 1} {prompt}[/]", f"[b] → {goal}[/]", f"   {stats}"]
+            flag = "all equal: no signal" if 5 + len(stats) + 20 <= columns else "no signal"
+            lines += [f"[b]#{b + 1} {prompt}[/]", f"[b] → {goal}[/]",
+                      f"   {stats}" + (f"  [b $warning]{flag}[/]" if equal else "")]
         else:
-            lines.append(f"[b]#{b + 1} {prompt} → {goal}[/]  {stats}")
+            header = f"[b]#{b + 1} {prompt} → {goal}[/]  {stats}"
+            if not equal:
+                lines.append(header)
+            elif 2 * len(prompt) + len(str(b + 1)) + 7 + len(stats) + 22 <= columns:
+                lines.append(f"{header}  [b $warning]all equal: no signal[/]")
+            else:
+                lines += [header, "  [b $warning]all equal: no signal[/]"]
         for i, resp in enumerate(groups["responses"][b]):
             mark = "[b $success]✓[/]" if resp == target else ""
             delta = _signed(groups["deltas"][b][i])
@@ -76,8 +100,8 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
-        g = len(self.groups["responses"][0])
-        return max(1, (self.size.height or 20) // (g + 3))
+        per_group = lines_per_group(self.groups, self.scrollable_content_region.width)
+        return max(1, (self.size.height or 20) // per_group)
 
     def show(self, groups: dict, rollout: int) -> None:
         self.groups, self.rollout = groups, rollout
