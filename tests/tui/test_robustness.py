@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from textual.widgets import Input, Select, Static
+
+from grpotui.config import ConfigError, coerce
+from grpotui.presets import find_preset
 from grpotui.tui.app import GrpoApp
+from grpotui.tui.widgets.controls import INPUTS, KEY_OF, SELECTS, SPEEDS, Controls
 from grpotui.tui.widgets.status import StatusLine
 
 from .conftest import wait_for
@@ -91,3 +99,72 @@ async def test_stats_log_reports_frames_memory_and_a_steady_widget_count(lecture
         assert rec["rss_ui_mb"] > 0 and rec["rss_worker_mb"] > 0
     assert second["step"] > first["step"] >= 200
     assert second["widgets"] == first["widgets"] > 20   # updates happen in place
+
+
+# ---------------------------------------------------------------- random use of the controls mid-run
+TYPED = ["1", "2", "4", "0", "-1", "0.5", "1e-3", "3e-2", "nan", "inf", "abc", "", "1e9", "12", " 3 "]
+OPS = st.one_of(
+    st.tuples(st.just("select"), st.sampled_from([(wid, c) for wid, _, _, cs in SELECTS for c in cs]
+                                                 + [("speed", v) for _, v in SPEEDS])),
+    st.tuples(st.just("type"), st.tuples(st.sampled_from([wid for wid, _, _ in INPUTS]),
+                                         st.sampled_from(TYPED))),
+    st.tuples(st.just("key"), st.sampled_from(["space", "n", "left_square_bracket",
+                                               "right_square_bracket", "plus", "minus", "x"])),
+    st.tuples(st.just("reset"), st.sampled_from(["y", "escape"])),
+    st.tuples(st.just("resize"), st.sampled_from([(40, 12), (80, 24), (120, 40), (61, 17)])),
+)
+
+
+async def _drive(ops) -> None:
+    config = find_preset("lecture-centered").config.replace(rollouts=100_000)
+    app = GrpoApp(config, preset_name="lecture-centered")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.step > 0, "training")
+        controls = app.query_one(Controls)
+        for op, arg in ops:
+            if op == "select":
+                wid, value = arg
+                app.query_one(f"#{wid}", Select).value = value
+            elif op == "type":
+                wid, text = arg
+                key, inp = KEY_OF[wid], app.query_one(f"#{wid}", Input)
+                inp.focus()
+                inp.value = text
+                await pilot.press("enter")
+                error = str(app.query_one("#control-error", Static).render())
+                try:
+                    value = coerce(key, text)
+                except ConfigError:
+                    assert key in error  # refused, naming the setting; the live value is back
+                    assert inp.value in (str(controls.config[key]), f"{controls.config[key]:g}")
+                else:
+                    assert error == "" and controls.config[key] == value
+            elif op == "key":
+                app.screen.set_focus(None)
+                await pilot.press(arg)
+            elif op == "reset":
+                app.screen.set_focus(None)
+                await pilot.press("r")
+                await pilot.pause()
+                await pilot.press(arg)  # y confirms, escape cancels
+            else:
+                await pilot.resize_terminal(*arg)
+            await pilot.pause()
+        # Whatever happened, the dashboard is up, training is alive, and the trainer's settings are
+        # the ones the controls show.
+        assert app.state in ("running", "paused", "done", "diverged")
+        assert app.training.alive
+        live = [key for _, key, *_ in SELECTS + INPUTS]
+        await wait_for(pilot, lambda: all(app.config_dict[k] == controls.config[k] for k in live),
+                       "the trainer to take the controls' settings")
+        await app.action_quit()
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(OPS, min_size=1, max_size=12))
+def test_random_use_of_the_controls_mid_run_never_breaks_the_dashboard(ops):
+    """Random sequences of control changes, typed values good and bad, keys, resets and resizes,
+    while training runs: nothing raises, bad values are refused inline, and the trainer ends up
+    with exactly the settings the controls show."""
+    asyncio.run(_drive(ops))

@@ -21,9 +21,9 @@ def valid_configs(draw) -> TrainConfig:
     n = draw(st.integers(2, 6))
     vocab = draw(st.integers(2, 12))
     source = draw(st.sampled_from(["fixed", "random"]))
-    prompts = draw(st.lists(st.lists(st.integers(0, vocab - 1), min_size=n, max_size=n),
-                            min_size=1, max_size=4))
     space = vocab ** n
+    prompts = draw(st.lists(st.lists(st.integers(0, vocab - 1), min_size=n, max_size=n),
+                            min_size=1, max_size=min(4, space - 1)))  # leave room for a held-out one
     heldout_max = space - len(prompts) if source == "fixed" else space // 2
     return TrainConfig(
         delta_mode=draw(st.sampled_from(DELTA_MODES)), loss_mode=draw(st.sampled_from(LOSS_MODES)),
