@@ -27,30 +27,33 @@ def _signed(x: float) -> str:
 
 
 def token_width(groups: dict) -> int:
+    """Columns for one token: a scan of every prompt, so done once per rollout shown."""
     return max(len(str(t)) for p in groups["prompts"] for t in p)
 
 
-def is_compact(groups: dict, columns: int) -> bool:
-    """Whether a response line with its labels and ratio would not fit in `columns`."""
-    return columns < 2 + len(groups["prompts"][0]) * (token_width(groups) + 1) + 34
+def is_compact(n: int, width: int, columns: int) -> bool:
+    """Whether a response line of n tokens with its labels and ratio would not fit in `columns`."""
+    return columns < 2 + n * (width + 1) + 34
 
 
-def lines_per_group(groups: dict, columns: int) -> int:
+def lines_per_group(g: int, compact: bool) -> int:
     """At most: G responses, plus the header (wide: 1 line, and 1 for a no-signal flag that does
     not fit beside it; compact: prompt, target and statistics)."""
-    return len(groups["responses"][0]) + (3 if is_compact(groups, columns) else 2)
+    return g + (3 if compact else 2)
 
 
-def render_groups(groups: dict, first: int, count: int, columns: int = 200) -> str:
+def render_groups(groups: dict, first: int, count: int, columns: int = 200,
+                  width: int | None = None) -> str:
     """Markup for prompts first..first+count-1 of a groups dict (see worker._groups_dict).
 
     Header: prompt → target, the group's mean and std. Each response: its tokens (right position in
     the success colour, wrong in the error colour), r = reward, Δ = delta, ρ = ratio after the last
     inner step, ✓ = exact match. When the full line would not fit in `columns`, the labels and the
-    ratio go, and the group's statistics move to a line of their own."""
+    ratio go, and the group's statistics move to a line of their own. `width`: token_width(groups),
+    when the caller has it already."""
     lines = []
-    width = token_width(groups)
-    compact = is_compact(groups, columns)
+    width = width or token_width(groups)
+    compact = is_compact(len(groups["prompts"][0]), width, columns)
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
         g = len(rewards)
@@ -63,14 +66,16 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200) -> s
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
         if compact:
-            flag = "all equal: no signal" if 5 + len(stats) + 20 <= columns else "no signal"
+            fits = len(f"   {stats}  all equal: no signal") <= columns
+            flag = "all equal: no signal" if fits else "no signal"
             lines += [f"[b]#{b + 1} {prompt}[/]", f"[b] → {goal}[/]",
                       f"   {stats}" + (f"  [b $warning]{flag}[/]" if equal else "")]
         else:
+            plain = f"#{b + 1} {prompt} → {goal}  {stats}"
             header = f"[b]#{b + 1} {prompt} → {goal}[/]  {stats}"
             if not equal:
                 lines.append(header)
-            elif 2 * len(prompt) + len(str(b + 1)) + 7 + len(stats) + 22 <= columns:
+            elif len(plain) + len("  all equal: no signal") <= columns:
                 lines.append(f"{header}  [b $warning]all equal: no signal[/]")
             else:
                 lines += [header, "  [b $warning]all equal: no signal[/]"]
@@ -91,6 +96,7 @@ class GroupsView(VerticalScroll, can_focus=True):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.groups: dict | None = None
+        self.width = 1  # token_width(self.groups)
         self.page = 0
         self.rollout = 0
 
@@ -100,11 +106,13 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
-        per_group = lines_per_group(self.groups, self.scrollable_content_region.width)
+        compact = is_compact(len(self.groups["prompts"][0]), self.width,
+                             self.scrollable_content_region.width)
+        per_group = lines_per_group(len(self.groups["responses"][0]), compact)
         return max(1, (self.size.height or 20) // per_group)
 
     def show(self, groups: dict, rollout: int) -> None:
-        self.groups, self.rollout = groups, rollout
+        self.groups, self.rollout, self.width = groups, rollout, token_width(groups)
         self.refresh_body()
 
     def turn_page(self, delta: int) -> None:
@@ -132,7 +140,8 @@ class GroupsView(VerticalScroll, can_focus=True):
         # The body fills the panel (height: 1fr in app.tcss) and a page holds only what fits, so a
         # new rollout repaints the body without re-laying-out the screen.
         self.query_one("#groups-body", Static).update(Content.from_markup(
-            render_groups(self.groups, first, per, self.scrollable_content_region.width)),
+            render_groups(self.groups, first, per, self.scrollable_content_region.width,
+                          self.width)),
             layout=False)
 
     def on_resize(self) -> None:
