@@ -59,6 +59,8 @@ class GrpoApp(App):
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        # Keys type into a focused control; escape leaves it (applying its value) so they work again.
+        Binding("escape", "leave_control", "Leave the control", show=False),
     ]
 
     def __init__(self, config: TrainConfig | None = None, *, preset_name: str = "default",
@@ -275,6 +277,9 @@ class GrpoApp(App):
             self.start_training(config, paused=False)
         else:
             self.send("reset", config=config.to_dict(), preset_name=preset_name)
+
+    def action_leave_control(self) -> None:
+        self.query_one(GroupsView).focus()
 
     def action_page(self, delta: int) -> None:
         self.query_one(GroupsView).turn_page(delta)

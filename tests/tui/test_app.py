@@ -286,3 +286,18 @@ async def test_long_events_wrap_inside_the_event_panel(lecture_config, size):
         assert all(len(line.text) <= width for line in log.lines)
         assert "word59. Press r to reset." in log_text(app)  # nothing cut off at the edge
         await app.action_quit()
+
+
+async def test_escape_leaves_a_control_applying_it_and_keys_work_again(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        await pilot.click("#group-size")
+        app.query_one("#group-size", Input).value = "4"
+        await pilot.press("escape")
+        assert app.focused is app.query_one(GroupsView)
+        await wait_for(pilot, lambda: app.config.group_size == 4, "the change, applied on leaving")
+        await pilot.press("n")  # a key again, not a letter typed into the control
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        assert [len(r) for r in app.query_one(GroupsView).groups["responses"]] == [4, 4, 4]
+        await app.action_quit()
