@@ -56,6 +56,25 @@ class CausalBlock(nn.Module):
         x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
+    def forward_grouped(self, prefix: torch.Tensor, suffix: torch.Tensor, mask: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same block over B prefixes [B, P, d] shared by G suffixes each [B*G, S, d]: the
+        prefix attends causally to itself, each suffix to its prefix and causally to itself
+        (mask: bool[S, P+S]). Equal to running the B*G whole sequences, for about half the work."""
+        b, p, d = prefix.shape
+        bg, t, _ = suffix.shape
+        g, h, dh = bg // b, self.n_heads, d // self.n_heads
+        qp, kp, vp = self.qkv(self.ln1(prefix)).view(b, p, 3, h, dh).permute(2, 0, 3, 1, 4)
+        qs, ks, vs = self.qkv(self.ln1(suffix)).view(bg, t, 3, h, dh).permute(2, 0, 3, 1, 4)
+        ap = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
+        keys = torch.cat([kp.repeat_interleave(g, dim=0), ks], dim=2)            # [B*G, H, P+S, dh]
+        values = torch.cat([vp.repeat_interleave(g, dim=0), vs], dim=2)
+        as_ = F.scaled_dot_product_attention(qs, keys, values, attn_mask=mask)
+        prefix = prefix + self.proj(ap.transpose(1, 2).reshape(b, p, d))
+        suffix = suffix + self.proj(as_.transpose(1, 2).reshape(bg, t, d))
+        return (prefix + self.out(F.gelu(self.fc(self.ln2(prefix)))),
+                suffix + self.out(F.gelu(self.fc(self.ln2(suffix)))))
+
 
 class AutoregressiveSorter(nn.Module):
     autoregressive = True
@@ -74,7 +93,34 @@ class AutoregressiveSorter(nn.Module):
     # ------------------------------------------------------------------ teacher forcing
     def forward(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
         """Logits of every response token given the prompt and the tokens before it, in one pass:
-        prompts int[B, n], responses int[B, G, n] -> float[B, G, n, V]."""
+        prompts int[B, n], responses int[B, G, n] -> float[B, G, n, V].
+
+        The prompt and separator are the same for the G responses of a group, so they run once per
+        prompt, and the responses attend to their keys and values (forward_full runs every whole
+        sequence instead: the same numbers, the reference in the tests)."""
+        b, g, n = responses.shape
+        if n < 2:
+            return self.forward_full(prompts, responses)
+        sep = torch.full((b, 1), self.sep, dtype=prompts.dtype, device=prompts.device)
+        prefix = self.tok(torch.cat([prompts, sep], dim=1)) + self.pos.weight[:n + 1]  # [B, n+1, d]
+        suffix = (self.tok(responses[..., :-1].reshape(b * g, n - 1))
+                  + self.pos.weight[n + 1:])                                           # [B*G, n-1, d]
+        mask = self._grouped_mask(n, prompts.device)
+        for block in self.blocks:
+            prefix, suffix = block.forward_grouped(prefix, suffix, mask)
+        # the separator's output predicts response token 0; each response token the next one
+        last = prefix[:, -1:].repeat_interleave(g, dim=0)                              # [B*G, 1, d]
+        return self.head(self.norm(torch.cat([last, suffix], dim=1))).view(b, g, n, -1)
+
+    def _grouped_mask(self, n: int, device) -> torch.Tensor:
+        if getattr(self, "_mask", None) is None or self._mask.device != torch.device(device):
+            allowed = torch.ones(n - 1, 2 * n, dtype=torch.bool, device=device)
+            allowed[:, n + 1:] = torch.ones(n - 1, n - 1, dtype=torch.bool, device=device).tril()
+            self._mask = allowed
+        return self._mask
+
+    def forward_full(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+        """forward() without sharing the prompt: every whole sequence through the blocks."""
         b, g, n = responses.shape
         seq = torch.cat([prompts.unsqueeze(1).expand(b, g, n),
                          torch.full((b, g, 1), self.sep, dtype=prompts.dtype, device=prompts.device),
