@@ -171,6 +171,36 @@ def bare_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def autoregressive_rates(cfg: TrainConfig, seconds: float, use_cache: bool = True
+                         ) -> tuple[float, float, float]:
+    """(optimizer steps/s, sampled tokens/s, share of a rollout spent sampling) for an
+    autoregressive preset, training as `grpotui run` does; sampling is timed inside the trainer."""
+    import functools
+
+    from grpotui.engine.trainer import Trainer
+
+    t = Trainer(cfg, final_ratios=False)
+    sample = functools.partial(type(t.policy).sample, t.policy, use_cache=use_cache)
+    spent = [0.0]
+
+    def timed_sample(*args, **kw):
+        t0 = time.perf_counter()
+        try:
+            return sample(*args, **kw)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    t.policy.sample = timed_sample
+    t.rollout()  # warm-up
+    spent[0] = 0.0
+    start_step, start_rollout, t0 = t.step, t.rollout_index, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        t.rollout()
+    elapsed = time.perf_counter() - t0
+    tokens = (t.rollout_index - start_rollout) * cfg.prompts_per_rollout * cfg.group_size * cfg.n
+    return (t.step - start_step) / elapsed, tokens / spent[0], spent[0] / elapsed
+
+
 def seconds_to_heldout(cfg: TrainConfig, target: float, limit: float) -> float:
     from grpotui.engine.trainer import Trainer
 
@@ -252,6 +282,8 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
     lecture = find_preset("lecture-centered").config.replace(device=device)
     large = TrainConfig(**LARGE, device=device)
     sort4 = find_preset("sort4").config.replace(device=device)
+    sort8_ar = find_preset("sort8-ar").config.replace(device=device)
+    shares: dict[str, list[float]] = {"ar_steps": [], "ar_steps_nc": []}
     figs = {k: Figure(*v) for k, v in {
         "lec_engine": ("lecture config: engine", "steps/s"),
         "lec_ref": ("lecture config: reference loop", "steps/s"),
@@ -260,6 +292,10 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         "large_ref": ("large config: reference loop", "steps/s"),
         "large_bare": ("large config: bare step (the floor)", "steps/s"),
         "sort4": ("sort4: seconds to 99% held-out exact match", "s"),
+        "ar_steps": ("sort8-ar: engine (KV cache)", "steps/s"),
+        "ar_tokens": ("sort8-ar: sampled tokens/s (KV cache)", "tok/s"),
+        "ar_steps_nc": ("sort8-ar: engine (no KV cache)", "steps/s"),
+        "ar_tokens_nc": ("sort8-ar: sampled tokens/s (no KV cache)", "tok/s"),
         "dash": ("dashboard training rate (default preset)", "steps/s"),
         "dash_headless": ("headless training rate (default preset)", "steps/s"),
         "dash_headless1": ("headless, one torch thread (default preset)", "steps/s"),
@@ -278,6 +314,12 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         figs["large_bare"].values.append(bare_steps_per_second(large, seconds))
         say(f"repeat {i + 1}/{repeats}: sort4 to 99%")
         figs["sort4"].values.append(seconds_to_heldout(sort4, 0.99, 120.0))
+        say(f"repeat {i + 1}/{repeats}: autoregressive")
+        for suffix, cache in (("", True), ("_nc", False)):
+            steps, tokens, share = autoregressive_rates(sort8_ar, seconds, cache)
+            figs["ar_steps" + suffix].values.append(steps)
+            figs["ar_tokens" + suffix].values.append(tokens)
+            shares["ar_steps" + suffix].append(share)
         say(f"repeat {i + 1}/{repeats}: start-up")
         figs["help"].values.append(startup_seconds(["--help"]))
         if dashboard and device == "cpu":
@@ -293,6 +335,12 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
                               ("large_engine", "large_ref", "large_bare")):
         figs[engine].note = (f"{figs[engine].median / figs[ref].median:.1f}x reference, "
                              f"{figs[engine].median / figs[bare].median:.0%} of floor")
+    for key, values in shares.items():
+        if values:
+            figs[key].note = f"sampling {statistics.median(values):.0%} of a rollout"
+    if figs["ar_tokens_nc"].values:
+        figs["ar_tokens"].note = (f"{figs['ar_tokens'].median / figs['ar_tokens_nc'].median:.1f}x "
+                                  f"without the cache")
     if figs["dash"].values:
         figs["dash"].note = (f"{figs['dash'].median / figs['dash_headless'].median:.0%} of headless, "
                              f"{figs['dash'].median / figs['dash_headless1'].median:.0%} of 1-thread")
@@ -321,9 +369,13 @@ def bench_table(figs: list[Figure], machine: str, device: str, repeats: int):
     from rich.table import Table
 
     table = Table(title=f"grpotui bench ({machine}, {device}, median of {repeats})")
-    for col in ("measure", "median", "min", "max", "unit", ""):
-        table.add_column(col, justify="right" if col in ("median", "min", "max") else "left",
-                         no_wrap=bool(col))
+    # In a narrow terminal the measure and the comparison wrap; numbers and units never do, and the
+    # comparison (the point of the table) keeps room of its own rather than being squeezed out.
+    table.add_column("measure", min_width=16, ratio=3)
+    for col in ("median", "min", "max"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("compared", min_width=16, ratio=2)
     for f in figs:
         r = f.row()
         fmt = "{:.2f}" if f.unit == "s" else "{:.0f}"

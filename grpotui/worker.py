@@ -34,7 +34,7 @@ from typing import Any
 SNAPSHOT_HZ = 20
 GROUPS_HZ = 5      # groups travel (and are shown) at most this often: the biggest panel; more is a blur
 CURVE_KEYS = ("reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
-              "entropy", "grad_norm")
+              "entropy", "grad_norm", "lr")
 MAX_PLOT_TOKENS = 400  # (ratio, delta) pairs sent for the clip plot
 
 

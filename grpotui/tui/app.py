@@ -30,6 +30,7 @@ from grpotui.worker import GROUPS_HZ
 
 CURVE_HZ = 10   # sparkline redraws per second, at most
 PLOT_HZ = 4     # clip-plot redraws per second, at most (plotext rebuilds the whole plot)
+WRITE_OUT_STEP = 1.2  # seconds over which a single step's responses are written out, token by token
 
 
 def merge_snapshots(snaps: list[dict]) -> dict:
@@ -211,7 +212,16 @@ class GrpoApp(App):
         if self.pending_groups:
             groups, rollout = self.pending_groups
             self.pending_groups, self.last_groups = None, time.monotonic()
-            self.query_one(GroupsView).show(groups, rollout)
+            self.query_one(GroupsView).show(groups, rollout, self._write_out_seconds())
+
+    def _write_out_seconds(self) -> float | None:
+        """At 2 rollouts/s or slower, and for a single step, an autoregressive policy's responses
+        appear token by token over most of the time until the next rollout."""
+        if self.state != "running":
+            return WRITE_OUT_STEP
+        if 0 < self.speed <= 2:
+            return 0.8 / self.speed
+        return None
 
     def _plot(self) -> None:
         g, self.pending_plot = self.pending_plot, None
