@@ -86,10 +86,17 @@ def token_width(groups: dict) -> int:
     return max(len(str(t)) for p in groups["prompts"] for t in p)
 
 
+RATIO_COLUMNS = 9   # "  ρ 1.000"
+
+
 def is_compact(n: int, width: int, columns: int, extra: int = 0) -> bool:
-    """Whether a response line of n tokens with its labels and ratio (and `extra` columns) would
-    not fit in `columns`."""
-    return columns < 2 + n * (width + 1) + 34 + extra
+    """Whether a response line of n tokens with its labels (and `extra` columns) would not fit in
+    `columns` even without its ratio."""
+    return columns < 2 + n * (width + 1) + 34 - RATIO_COLUMNS + extra
+
+
+def shows_ratio(n: int, width: int, columns: int, extra: int = 0) -> bool:
+    return columns >= 2 + n * (width + 1) + 34 + extra
 
 
 def lines_per_group(g: int, compact: bool) -> int:
@@ -112,7 +119,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
     width = width or token_width(groups)
     probs = probs and "token_probs" in groups
     n = len(groups["prompts"][0])
-    compact = is_compact(n, width, columns, extra_width(groups, probs))
+    extra = extra_width(groups, probs)
+    compact = is_compact(n, width, columns, extra)
+    ratio = shows_ratio(n, width, columns, extra)
     written = reveal is None or reveal >= n
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
@@ -149,8 +158,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
             if compact:
                 lines.append(f" {tokens} {rewards[i]:5.2f}{delta} {mark}")
             else:
+                rho = f"  ρ {groups['ratios'][b][i]:5.3f}" if ratio else ""
                 lines.append(f"  {tokens}  r {rewards[i]:5.2f}{_parts(groups, b, i)}  "
-                             f"Δ{delta}  ρ {groups['ratios'][b][i]:5.3f} {mark}")
+                             f"Δ{delta}{rho} {mark}")
     return "\n".join(lines)
 
 
@@ -201,6 +211,9 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.reveal += 1
         if self.reveal >= len(self.groups["prompts"][0]):
             self.reveal, self._writer = None, None
+            # once written, the probabilities stay only if they do not push the lines compact
+            n, columns = len(self.groups["prompts"][0]), self.scrollable_content_region.width
+            self.probs = not is_compact(n, self.width, columns, extra_width(self.groups, True))
         self.refresh_body()
 
     def turn_page(self, delta: int) -> None:
