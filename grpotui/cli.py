@@ -154,20 +154,24 @@ def learn(
     presets_dir: Optional[Path] = PresetsDirOpt,
 ) -> None:
     """The lesson's canvases: a rollout token by token, REINFORCE's variance, baselines, PPO's clip.
-    --preset and --set choose the task and model of the rollout canvas and of the lab."""
-    from grpotui.tui.learn import NAMES
+    --preset and --set choose the task and model of the rollout canvas (default: sort4-ar, an
+    autoregressive policy) and of the lab (default: default)."""
+    from grpotui.tui.learn import NAMES, ROLLOUT_PRESET
 
     if name is not None and name not in NAMES:
         raise fail(f"unknown canvas '{name}'. Canvases: {', '.join(NAMES)}; or no name for the "
                    f"list of them.")
     try:
         found, config = resolve_config(preset, set_, None, None, presets_dir)
+        rollout_config = config if preset else \
+            resolve_config(ROLLOUT_PRESET, set_, None, None, presets_dir)[1]
     except ConfigError as e:
         raise fail(str(e)) from None
     if name != "lab":
         from grpotui.tui.learn.app import LearnApp
 
-        if LearnApp(name, config, preset_name=found.name).run() != "lab":
+        app = LearnApp(name, config, preset_name=found.name, rollout_config=rollout_config)
+        if app.run() != "lab":
             return
     from grpotui.tui.app import GrpoApp
 

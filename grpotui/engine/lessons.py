@@ -268,16 +268,17 @@ CLIP_EXAMPLES = ((0.5, 1.35, 0.2), (-0.5, 0.65, 0.2))
 class StepwisePolicy:
     """The next-token distribution of a policy, for showing a response written one token at a time.
 
-    A per-position policy (policy(prompts) -> logits[B, n, V]) gives each position's distribution
-    from the prompt alone: the tokens drawn so far change nothing. An autoregressive policy (one
-    with `log_probs(prompts, responses)`) is asked for the log-probability of every candidate next
-    token after the tokens so far; the tokens after the candidate do not matter to it.
+    Any policy of grpotui.engine.policies will do (they share `log_probs(prompts, responses,
+    temperature) -> (logp, logp_all)`). An autoregressive one conditions position t on the tokens
+    before it: teacher forcing on the tokens so far gives exactly the distribution sampling would
+    draw from. A per-position policy gives each position's distribution from the prompt alone: the
+    tokens drawn so far change nothing (`autoregressive` is False).
     """
 
-    def __init__(self, module: torch.nn.Module, vocab_size: int, n: int, temperature: float = 1.0):
+    def __init__(self, module: torch.nn.Module, n: int, temperature: float = 1.0):
         self.module = module.eval()
-        self.vocab_size, self.n, self.temperature = vocab_size, n, temperature
-        self.autoregressive = hasattr(module, "log_probs") and hasattr(module, "sample")
+        self.n, self.temperature = n, temperature
+        self.autoregressive = bool(getattr(module, "autoregressive", False))
 
     @torch.no_grad()
     def next_distribution(self, prompt: list[int], prefix: list[int]) -> torch.Tensor:
@@ -286,30 +287,73 @@ class StepwisePolicy:
         if not 0 <= t < self.n:
             raise ValueError(f"a response has {self.n} tokens; position {t} is past its end")
         prompts = torch.tensor([prompt], dtype=torch.long)
-        if self.autoregressive:
-            v = self.vocab_size
-            cand = torch.zeros(1, v, self.n, dtype=torch.long)
-            if t:
-                cand[0, :, :t] = torch.tensor(prefix, dtype=torch.long)
-            cand[0, :, t] = torch.arange(v)
-            logp = self.module.log_probs(prompts, cand, temperature=self.temperature)  # [1, V, n]
-            return torch.softmax(logp[0, :, t].double(), dim=0)  # renormalise away rounding
-        logits = self.module(prompts)[0, t].double() / self.temperature
-        return torch.softmax(logits, dim=0)
+        response = torch.zeros(1, 1, self.n, dtype=torch.long)   # tokens after t do not matter
+        if t:
+            response[0, 0, :t] = torch.tensor(prefix, dtype=torch.long)
+        _, logp_all = self.module.log_probs(prompts, response, temperature=self.temperature)
+        row = logp_all[0, 0, t] if logp_all.dim() == 4 else logp_all[0, t]
+        probs = row.double().exp()
+        return probs / probs.sum()    # float32 rounding: sum exactly 1 for the bars
+
+
+def untrained_policy(cfg) -> torch.nn.Module:
+    from grpotui.engine.policies import build_policy
+
+    return build_policy(cfg, cfg.seed)
+
+
+def trained_policy(cfg, rollouts: int, progress=None, cancelled=None) -> tuple[torch.nn.Module, dict]:
+    """Train a fresh policy with GRPO (the Trainer, as `grpotui run` would) for `rollouts` rollouts;
+    progress(i, trainer) after each, and stop early when cancelled() says so.
+    Returns the policy and a summary (rollouts done, mean reward of the last, held-out exact match)."""
+    from grpotui.engine.trainer import Trainer
+
+    trainer = Trainer(cfg.replace(device="cpu"))
+    reward = float("nan")
+    for i in range(1, rollouts + 1):
+        if cancelled is not None and cancelled():
+            break
+        result = trainer.rollout()
+        reward = result.metrics[-1]["reward"]
+        if progress is not None:
+            progress(i, trainer)
+    return trainer.policy, {"rollouts": trainer.rollout_index, "reward": reward,
+                            "heldout": trainer.evaluate()}
+
+
+def policy_from_state(config: dict, state: bytes) -> tuple[torch.nn.Module, object]:
+    """Rebuild a policy from a copy of its weights (the dashboard's live policy): (module, config)."""
+    import io
+
+    from grpotui.config import TrainConfig
+    from grpotui.engine.policies import build_policy
+
+    cfg = TrainConfig.from_dict(config)
+    module = build_policy(cfg, cfg.seed)
+    module.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+    return module, cfg
 
 
 def draw_token(probs: torch.Tensor, gen: torch.Generator) -> int:
     return int(torch.multinomial(probs.float(), 1, generator=gen))
 
 
-def group_stats(prompt: list[int], responses: list[list[int]], reward: str, delta_mode: str
-                ) -> dict:
-    """Rewards of one prompt's group and what GRPO makes of them (grpo.compute_deltas)."""
-    from grpotui.engine.rewards import REWARD_FUNCTIONS
+def response_reward(prompt: list[int], response: list[int], reward) -> float:
+    """The reward of one whole response (a reward name or a weighted mix, as TrainConfig.reward)."""
+    from grpotui.engine.rewards import as_weights, weighted
+
+    p = torch.tensor([prompt], dtype=torch.long)
+    return float(weighted(as_weights(reward))(p, torch.tensor([[response]], dtype=torch.long))[0, 0])
+
+
+def group_stats(prompt: list[int], responses: list[list[int]], reward, delta_mode: str) -> dict:
+    """One prompt's group: each response's reward, the group's mean and std (torch.std, unbiased),
+    and the deltas GRPO makes of them (grpo.compute_deltas, one per response)."""
+    from grpotui.engine.rewards import as_weights, weighted
 
     p = torch.tensor([prompt], dtype=torch.long)
     r = torch.tensor([responses], dtype=torch.long)
-    rewards = REWARD_FUNCTIONS[reward](p, r)                         # [1, G]
+    rewards = weighted(as_weights(reward))(p, r)                     # [1, G]
     deltas = grpo.compute_deltas(rewards, delta_mode)
     std = float(rewards.std()) if rewards.shape[1] > 1 else math.nan
     return {"rewards": rewards[0].tolist(), "mean": float(rewards.mean()), "std": std,

@@ -20,6 +20,7 @@ CANVASES = {
     "clip": ("clip", "ClipCanvas",
              "PPO's clipped objective: where the clip flattens it and stops the gradient"),
 }
+ROLLOUT_PRESET = "sort4-ar"   # `grpotui learn` without --preset: the rollout canvas's policy and task
 LAB = ("lab", "The training lab: the live GRPO dashboard")
 NAMES = (*CANVASES, LAB[0])
 

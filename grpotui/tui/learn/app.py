@@ -21,11 +21,12 @@ class LearnApp(App):
     """
 
     def __init__(self, name: str | None = None, config: TrainConfig | None = None,
-                 preset_name: str = "default") -> None:
+                 preset_name: str = "default", rollout_config: TrainConfig | None = None) -> None:
         super().__init__()
         self.start_name = name
-        self.config = config or TrainConfig()     # the rollout canvas's model and task
+        self.config = config or TrainConfig()     # the lab's settings
         self.preset_name = preset_name
+        self.rollout_config = rollout_config or self.config   # the rollout canvas's model and task
 
     def on_mount(self) -> None:
         open_canvas(self, self.start_name or "picker")
