@@ -138,8 +138,9 @@ class VarianceCanvas(Canvas):
             pts = [(s, v) for s, v in zip(sizes, measured) if v > 1e-15]
             if pts:
                 plt.scatter(*zip(*pts), color=color, marker="•")
-        plt.xscale("log")
-        plt.yscale("log")
+        if plotted:     # (plotext cannot draw log axes without data)
+            plt.xscale("log")
+            plt.yscale("log")
         plt.title("variance of the mean of N  (falls as 1/N)" if plotted else
                   "every reward is equal: no variance, and no gradient")
         plt.xlabel("N  (dots: measured)")
