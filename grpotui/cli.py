@@ -1,4 +1,5 @@
-"""The command line: bare `grpotui` opens the dashboard; `run` trains headless; `presets` manages presets.
+"""The command line: bare `grpotui` opens the dashboard; `run` trains headless; `presets` manages presets;
+`learn` opens the lesson's canvases.
 
 torch and textual are imported inside the commands that need them, so `grpotui --help` answers fast.
 """
@@ -141,6 +142,40 @@ def run(
     typer.echo(summary.line())
     if summary.stopped.startswith("stopped by"):
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
+def learn(
+    name: Optional[str] = typer.Argument(None, help="A canvas to open: rollout, variance, "
+                                         "baseline, clip, or lab (the dashboard). Default: the "
+                                         "list of canvases."),
+    preset: Optional[str] = PresetOpt,
+    set_: Optional[List[str]] = SetOpt,
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """The lesson's canvases: a rollout token by token, REINFORCE's variance, baselines, PPO's clip.
+    --preset and --set choose the task and model of the rollout canvas (default: sort4-ar, an
+    autoregressive policy) and of the lab (default: default)."""
+    from grpotui.tui.learn import NAMES, ROLLOUT_PRESET
+
+    if name is not None and name not in NAMES:
+        raise fail(f"unknown canvas '{name}'. Canvases: {', '.join(NAMES)}; or no name for the "
+                   f"list of them.")
+    try:
+        found, config = resolve_config(preset, set_, None, None, presets_dir)
+        rollout_config = config if preset else \
+            resolve_config(ROLLOUT_PRESET, set_, None, None, presets_dir)[1]
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    if name != "lab":
+        from grpotui.tui.learn.app import LearnApp
+
+        app = LearnApp(name, config, preset_name=found.name, rollout_config=rollout_config)
+        if app.run() != "lab":
+            return
+    from grpotui.tui.app import GrpoApp
+
+    GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir).run()
 
 
 @app.command()

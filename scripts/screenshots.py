@@ -1,15 +1,18 @@
-"""Regenerate screenshots/*.svg from the real dashboard, training for real.
+"""Regenerate screenshots/*.svg from the real dashboard, training for real, and from the lesson's
+canvases (`grpotui learn`).
 
     python scripts/screenshots.py          (about half a minute)
+    python scripts/screenshots.py learn    (the canvases only: a few seconds)
 
 main.svg: the default preset mid-training; groups-paused.svg: the reward-hacking preset paused with
 its groups on show; help.svg: the key help. The numbers differ from run to run only by where the
-pause lands.
+pause lands. learn-*.svg: the picker and each canvas, seeded, so the same every time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 from grpotui.presets import find_preset
@@ -44,10 +47,33 @@ async def shoot(preset: str, name: str, rollouts: int, *, pause: bool, help_too:
         await app.action_quit()
 
 
+# canvas -> keys pressed before the picture (seeded draws: the same picture every time)
+CANVAS_KEYS = {"picker": [], "rollout": ["f"], "variance": [], "baseline": ["n"] * 12,
+               "clip": ["e"]}
+
+
+async def shoot_canvas(name: str, keys: list[str]) -> None:
+    from grpotui.tui.learn import ROLLOUT_PRESET
+    from grpotui.tui.learn.app import LearnApp
+
+    app = LearnApp(None if name == "picker" else name,
+                   rollout_config=find_preset(ROLLOUT_PRESET).config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause(0.3)
+        app.save_screenshot(filename=f"learn-{name}.svg", path=str(OUT))
+        app.exit()
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
-    await shoot("default", "main", 400, pause=False, help_too=True)
-    await shoot("reward-hacking", "groups-paused", 600, pause=True)
+    if sys.argv[1:] != ["learn"]:
+        await shoot("default", "main", 400, pause=False, help_too=True)
+        await shoot("reward-hacking", "groups-paused", 600, pause=True)
+    for name, keys in CANVAS_KEYS.items():
+        await shoot_canvas(name, keys)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.svg')))} in {OUT}")
 
 

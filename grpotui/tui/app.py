@@ -39,6 +39,7 @@ def merge_snapshots(snaps: list[dict]) -> dict:
     merged["points"] = [p for s in snaps for p in s["points"]]
     merged["events"] = [e for s in snaps for e in s["events"]]
     merged["groups"] = next((s["groups"] for s in reversed(snaps) if s["groups"]), None)
+    merged["policy"] = next((s["policy"] for s in reversed(snaps) if s.get("policy")), None)
     return merged
 
 
@@ -58,6 +59,7 @@ class GrpoApp(App):
         Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
+        Binding("l", "learn", "Learn"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         # Keys type into a focused control; escape leaves it (applying its value) so they work again.
@@ -87,6 +89,7 @@ class GrpoApp(App):
         self.pending_plot: dict | None = None
         self.last_groups = 0.0
         self.pending_groups: tuple[dict, int] | None = None
+        self.policy_waiters: list = []   # callbacks waiting for a copy of the policy (learn rollout)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -178,6 +181,10 @@ class GrpoApp(App):
                 if self.state != "running":  # a single step or the end: show it at once
                     self._show_groups()
                     self._plot()
+            if s.get("policy") and self.policy_waiters:
+                waiters, self.policy_waiters = self.policy_waiters, []
+                for callback in waiters:
+                    callback(s["policy"])
             if s["error"] and self.state == "crashed":
                 self.notify(s["error"] + " Press r to reset.", title="training failed",
                             severity="error", timeout=8)
@@ -193,7 +200,10 @@ class GrpoApp(App):
                                        f"press r to start it again"}])
 
     def _redraw_tick(self) -> None:
-        """Timer: redraw curves, and the clip plot a few times a second."""
+        """Timer: redraw curves, and the clip plot a few times a second (not while a learn screen
+        covers the dashboard: what arrives meanwhile is drawn on return)."""
+        if self.learning:
+            return
         if self.stats:
             ticked = time.perf_counter()
             self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))
@@ -287,6 +297,30 @@ class GrpoApp(App):
             self.start_training(config, paused=False)
         else:
             self.send("reset", config=config.to_dict(), preset_name=preset_name)
+
+    # ------------------------------------------------------------------ learn (the lesson's canvases)
+    @property
+    def learning(self) -> bool:
+        """A learn screen (the picker or a canvas) is on top; training goes on underneath."""
+        return any(getattr(s, "LEARN", False) for s in self.screen_stack)
+
+    def action_learn(self) -> None:
+        from grpotui.tui.learn import open_canvas
+
+        open_canvas(self, "picker")
+
+    def request_policy(self, callback) -> None:
+        """Ask the training process for a copy of its policy; `callback(dict)` gets it when the
+        next snapshot brings it (see worker.py, the `policy` command)."""
+        self.policy_waiters.append(callback)
+        self.send("policy")
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        # While a learn screen is up, the dashboard's own keys (pause, reset, save...) are off:
+        # the canvas has its own, and training goes on as it was.
+        if action in DASHBOARD_ACTIONS and self.learning:
+            return False
+        return True
 
     def action_leave_control(self) -> None:
         self.query_one(GroupsView).focus()
@@ -386,7 +420,10 @@ class GrpoApp(App):
             f"model and optimizer). Reset now with this preset?", yes="Reset"), answer)
 
     def get_system_commands(self, screen):
+        from grpotui.tui.learn import learn_commands
+
         yield from super().get_system_commands(screen)
+        yield from learn_commands(self)
         for b in self.BINDINGS:
             if b.action == "quit":
                 continue
@@ -408,3 +445,6 @@ def _shipped() -> list[str]:
     from grpotui.presets import shipped_names
 
     return shipped_names()
+
+
+DASHBOARD_ACTIONS = {b.action.split("(")[0] for b in GrpoApp.BINDINGS} - {"quit"}

@@ -3,6 +3,7 @@ invalid value is refused with an inline message and the old value comes back."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -140,7 +141,10 @@ class Controls(Vertical):
         try:
             value = coerce(key, inp.value, source="refused")
         except ConfigError as e:
-            self._error(f"[$error]{e}[/]")
+            # short enough for two lines of the panel at 120x40: the key, what was wrong, what is
+            # allowed (the label beside the field already says which control it is)
+            why = str(e).removeprefix(f"refused: key '{key}': ")
+            self._error(f"[$error]{escape(key)} {escape(why)}[/]")
             with self.prevent(Input.Changed):
                 inp.value = _text(self.config[key])
             return
