@@ -294,6 +294,8 @@ class MetricsFollower:
                     continue
                 if self._is_event_line(raw):
                     if _is_groups_line(raw):
+                        if last_groups:
+                            self.records += 1                # an earlier one: counted, not read
                         last_groups = (raw, self.line_no)   # only the latest is shown
                         continue
                     rec = self.parse(raw, self.line_no)

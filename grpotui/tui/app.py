@@ -295,6 +295,7 @@ class GrpoApp(App):
                 charts.clear_run(i)
                 log.add([{"event": "note", "message": f"{s['name']}: the file was replaced or "
                                                       f"truncated; reading it from the start"}])
+            charts.run(i, s["name"])
             if any(e.get("event") == "reset" for e in events):
                 charts.clear_run(i)
             charts.add_points(i, s["name"], s["points"])

@@ -103,9 +103,10 @@ class RunCharts(Vertical):
     # ------------------------------------------------------------------ data in
     def run(self, index: int, name: str) -> RunData:
         while len(self.runs) <= index:
-            self.runs.append(RunData(name))
+            self.runs.append(RunData(name if len(self.runs) == index else ""))
             self.dirty = True
-        self.runs[index].name = name
+        if self.runs[index].name != name:
+            self.runs[index].name, self.dirty = name, True
         return self.runs[index]
 
     def add_points(self, index: int, name: str, points: list[dict]) -> None:
@@ -176,6 +177,8 @@ class RunCharts(Vertical):
     def legend_markup(self) -> str:
         parts = []
         for i, r in enumerate(self.runs):
+            if not r.name:   # a run not heard from yet
+                continue
             mark = "▶" if i == self.selected else " "
             line = f"[{rich_colour(i)}]━━[/]" if r.visible else "[dim]┄┄[/]"
             name = f"[b]{escape(r.name)}[/]" if i == self.selected else escape(r.name)
