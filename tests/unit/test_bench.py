@@ -73,3 +73,16 @@ def test_machine_description_names_cores_python_and_torch():
     assert f"{os.cpu_count()} cores" in text
     assert f"Python {platform.python_version()}" in text
     assert text.endswith(f"torch {torch.__version__}")
+
+
+def test_watch_bench_file_and_measurement(tmp_path):
+    """The bench's watch row reads what it writes (a small file here; the bench uses 500,000)."""
+    import json
+
+    path = tmp_path / "m.jsonl"
+    bench.make_metrics_file(path, 20_000)
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(records) == 1 + 20_000 + 0 + 2        # start, steps, no set yet, 2 groups
+    assert records[-1]["event"] == "groups" and records[-2]["step"] == 20_000
+    seconds, mb = bench.watch_open(path, 20_000)     # the latest step reached the screen
+    assert seconds > 0 and mb > 0

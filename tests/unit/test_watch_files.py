@@ -316,3 +316,30 @@ def test_run_without_metrics_groups_writes_no_groups(tmp_path, lecture_config):
     path = tmp_path / "run.jsonl"
     run_headless(lecture_config, StopRules(rollouts=2), metrics_path=str(path), quiet=True)
     assert '"groups"' not in path.read_text()
+
+
+def test_status_goes_idle_with_the_seconds_counted_then_finished(tmp_path, monkeypatch):
+    from grpotui import sources
+    from grpotui.tui.widgets.status import overall_state, run_state
+
+    path = tmp_path / "run.jsonl"
+    path.write_text(line(START) + line(step(1)))
+    clock = [1000.0]
+    monkeypatch.setattr(sources.time, "monotonic", lambda: clock[0])
+    source = FileSource([path])
+    source.poll()
+    assert source.queue.pop()["status"] == "watching"
+    clock[0] += 0.5
+    source.poll()
+    assert source.queue == []                  # no news, and no heartbeat due yet
+    clock[0] += 12
+    source.poll()
+    snap = source.queue.pop()
+    assert snap["status"] == "idle" and snap["idle_seconds"] == 12.5
+    assert run_state(snap) == "idle for 12 s" and overall_state([snap]) == "idle"
+    with path.open("a") as out:
+        out.write(line(step(2)) + line({"event": "stop", "step": 2, "rollout": 1}))
+    clock[0] += 1
+    source.poll()
+    snap = source.queue.pop()
+    assert snap["status"] == "finished" and snap["step"] == 2 and snap["idle_seconds"] == 0
