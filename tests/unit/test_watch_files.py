@@ -343,3 +343,41 @@ def test_status_goes_idle_with_the_seconds_counted_then_finished(tmp_path, monke
     source.poll()
     snap = source.queue.pop()
     assert snap["status"] == "finished" and snap["step"] == 2 and snap["idle_seconds"] == 0
+
+
+def test_a_big_file_with_garbage_names_the_line_and_keeps_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(metricsfile, "BIG_FILE", 10_000)
+    monkeypatch.setattr(metricsfile, "SAMPLE_TARGET", 50)
+    monkeypatch.setattr(metricsfile, "CHUNK", 4096)
+    path = tmp_path / "big.jsonl"
+    with path.open("w") as out:
+        out.write(line(START))
+        for i in range(1, 1001):
+            out.write(line(step(i)))
+            if i == 700:
+                out.write("Traceback (most recent call last):\n")   # line 702
+    f = MetricsFollower(path)
+    recs = f.poll()
+    assert recs[-1] == step(1000) and recs[0] == START
+    assert f.records == 1001 and f.bad_lines == 1
+    assert f.problem == (f"{path} line 702: not JSON (Expecting value at column 1) (skipped); "
+                         f"the valid records are shown.")
+
+
+def test_a_big_csv_file_opens_sampled_with_its_events(tmp_path, monkeypatch):
+    monkeypatch.setattr(metricsfile, "BIG_FILE", 10_000)
+    monkeypatch.setattr(metricsfile, "SAMPLE_TARGET", 50)
+    monkeypatch.setattr(metricsfile, "CHUNK", 4096)
+    path = tmp_path / "big.csv"
+    w = MetricsWriter(path)
+    w.write(events=[START])
+    for i in range(1, 1001):
+        w.write([step(i)], [{"event": "set", "step": i, "rollout": i, "key": "kl_beta", "old": 0,
+                             "new": 1}] if i == 500 else [])
+    w.close()
+    f = MetricsFollower(path)
+    recs = f.poll()
+    assert [r["event"] for r in recs if "event" in r] == ["start", "set"]
+    steps = [r for r in recs if "event" not in r]
+    assert float(steps[-1]["step"]) == 1000 and 20 <= len(steps) <= 80
+    assert f.records == 1002 and f.problem is None
