@@ -186,7 +186,7 @@ def watch(
         if not 0 <= smoothing <= 0.99:
             raise ConfigError(f"--smoothing {smoothing}: must be from 0 to 0.99.")
         source = FileSource(paths, names=name)
-        if name and len(name) > len(source.runs):
+        if name and len(name) > len(source.runs) and not any(p.is_dir() for p in paths):
             raise ConfigError(f"--name given {len(name)} times for {len(source.runs)} metrics "
                               f"file(s) ({', '.join(str(r.path) for r in source.runs) or 'none'}); "
                               f"give at most one name per file, in order.")

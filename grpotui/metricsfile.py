@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv")
+FOLDER_EXTENSIONS = (".jsonl", ".ndjson", ".csv")   # in a folder, .json files are usually settings
 CONTROL_SUFFIX = ".control.jsonl"   # issue 16's command file beside a metrics file: not a run
 BIG_FILE = 4 * 2**20                # bytes: above this, the first read samples step lines
 SAMPLE_TARGET = 4000                # step records parsed for the curves when a big file opens
@@ -34,8 +35,9 @@ class WatchError(Exception):
 
 
 def is_metrics_name(path: Path) -> bool:
+    """Whether a file in a watched folder is taken for a metrics file (.json only when named)."""
     name = path.name.lower()
-    return name.endswith(EXTENSIONS) and not name.endswith(CONTROL_SUFFIX)
+    return name.endswith(FOLDER_EXTENSIONS) and not name.endswith(CONTROL_SUFFIX)
 
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:

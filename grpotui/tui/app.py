@@ -340,6 +340,8 @@ class GrpoApp(App):
 
     @on(WorkerGone)
     def on_worker_gone(self, message: WorkerGone) -> None:
+        if self.watching:   # a file source ends only when the app stops it
+            return
         self.state = "stopped"
         self._show_status()
         self.query_one(EventLog).add([{"event": "note", "message":

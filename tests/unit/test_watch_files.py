@@ -160,9 +160,10 @@ def test_a_big_file_opens_sampled_with_every_event_and_the_latest_step(tmp_path,
 
 # ============================================================================ folders
 def test_a_folder_means_every_metrics_file_in_it(tmp_path):
-    for name in ("b.csv", "a.jsonl", "notes.txt", "a.jsonl.control.jsonl"):
+    for name in ("b.csv", "a.jsonl", "notes.txt", "a.jsonl.control.jsonl", "config.json"):
         (tmp_path / name).write_text("")
     assert expand_paths([tmp_path]) == [tmp_path / "a.jsonl", tmp_path / "b.csv"]
+    assert expand_paths([tmp_path / "config.json"]) == [tmp_path / "config.json"]  # when named
 
 
 @pytest.mark.parametrize("name, needles", [
