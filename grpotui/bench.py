@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -272,9 +273,71 @@ def first_frame_seconds() -> float:
         return float("nan")
 
 
+# ----------------------------------------------------------------------------- watching a big file
+WATCH_RECORDS = 500_000
+
+
+def make_metrics_file(path, records: int, seed: int = 0) -> None:
+    """A metrics file shaped like `grpotui run --metrics --metrics-groups` writes: a start record,
+    `records` step records with every step key, a set event every 50,000 steps and a groups record
+    every 10,000."""
+    import json
+    import random
+
+    from grpotui.metrics import STEP_KEYS
+
+    rng = random.Random(seed)
+    groups = {"prompts": [[3, 1, 2]] * 4, "targets": [[1, 2, 3]] * 4,
+              "responses": [[[1, 2, 3]] * 8] * 4, "rewards": [[3.0] * 8] * 4,
+              "deltas": [[0.0] * 8] * 4, "ratios": [[1.0] * 8] * 4,
+              "token_ratios": [1.0] * 96, "token_deltas": [0.0] * 96}
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"event": "start", "step": 0, "rollout": 0, "preset": "bench",
+                            "config": TrainConfig().to_dict()}) + "\n")
+        for i in range(1, records + 1):
+            rec = {k: round(rng.random(), 6) for k in STEP_KEYS}
+            rec.update(step=i, rollout=(i + 9) // 10, time=i / 100)
+            f.write(json.dumps(rec) + "\n")
+            if i % 50_000 == 0:
+                f.write(json.dumps({"event": "set", "step": i, "rollout": i // 10,
+                                    "key": "learning_rate", "old": 0.01, "new": 0.005}) + "\n")
+            if i % 10_000 == 0:
+                f.write(json.dumps({"event": "groups", "step": i, "rollout": i // 10,
+                                    "groups": groups}) + "\n")
+
+
+def watch_open(path, records: int) -> tuple[float, float]:
+    """(seconds, peak MB): a fresh process opens `grpotui watch` on the file until its latest step
+    is on screen (imports included, interpreter start-up not), and its peak resident memory (Linux
+    VmHWM, which unlike ru_maxrss is not carried over from the parent; nan without /proc)."""
+    code = ("import time; t0 = time.perf_counter()\n"
+            "import asyncio, sys\n"
+            "from grpotui.sources import FileSource\n"
+            "from grpotui.tui.app import GrpoApp\n"
+            "async def main():\n"
+            "    app = GrpoApp(source=FileSource([sys.argv[1]]))\n"
+            "    async with app.run_test(size=(120, 40)) as pilot:\n"
+            "        while not (app.runs and app.runs[0] and app.runs[0]['step'] == int(sys.argv[2])):\n"
+            "            await pilot.pause(0.01)\n"
+            "        await pilot.pause()\n"
+            "        print(time.perf_counter() - t0)\n"
+            "        status = open('/proc/self/status').read()\n"
+            "        print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
+            "        await app.action_quit()\n"
+            "if __name__ == '__main__':\n"
+            "    asyncio.run(main())\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(path), str(records)],
+                             capture_output=True, text=True, check=False, timeout=300)
+        seconds, mb = out.stdout.strip().splitlines()[-2:]
+        return float(seconds), float(mb)
+    except (ValueError, IndexError, subprocess.TimeoutExpired):
+        return float("nan"), float("nan")
+
+
 # ----------------------------------------------------------------------------- the whole bench
 def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
-              dashboard: bool = True, progress=None) -> list[Figure]:
+              dashboard: bool = True, progress=None, watch: bool = True) -> list[Figure]:
     def say(text: str) -> None:
         if progress:
             progress(text)
@@ -302,7 +365,21 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         "dash_hz": ("dashboard updates per second", "Hz"),
         "help": ("grpotui --help", "s"),
         "frame": ("dashboard first frame", "s"),
+        "watch_open": (f"watch: open a {WATCH_RECORDS:,}-record file", "s"),
+        "watch_mb": ("watch: peak memory opening it", "MB"),
+        "watch_small_mb": ("watch: peak memory, a 1,000-record file", "MB"),
     }.items()}
+    tmp = None
+    if watch:
+        import os
+        import tempfile
+
+        tmp = tempfile.TemporaryDirectory()
+        big, small = Path(tmp.name) / "big.jsonl", Path(tmp.name) / "small.jsonl"
+        say(f"writing a {WATCH_RECORDS:,}-record metrics file")
+        make_metrics_file(big, WATCH_RECORDS)
+        make_metrics_file(small, 1000)
+        figs["watch_open"].note = f"{os.path.getsize(big) / 2**20:.0f} MB of JSONL"
     for i in range(repeats):
         say(f"repeat {i + 1}/{repeats}: lecture config")
         figs["lec_engine"].values.append(engine_steps_per_second(lecture, seconds))
@@ -330,6 +407,14 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
             figs["dash_headless"].values.append(h)
             figs["dash_headless1"].values.append(h1)
             figs["dash_hz"].values.append(hz)
+        if watch:
+            say(f"repeat {i + 1}/{repeats}: watch a {WATCH_RECORDS:,}-record file")
+            t, mb = watch_open(big, WATCH_RECORDS)
+            figs["watch_open"].values.append(t)
+            figs["watch_mb"].values.append(mb)
+            figs["watch_small_mb"].values.append(watch_open(small, 1000)[1])
+    if tmp is not None:
+        tmp.cleanup()
     out = [f for f in figs.values() if f.values]
     for engine, ref, bare in (("lec_engine", "lec_ref", "lec_bare"),
                               ("large_engine", "large_ref", "large_bare")):

@@ -99,3 +99,16 @@ def test_autoregressive_rates_measure_steps_tokens_and_the_sampling_share():
     assert steps > 0 and tokens > 0 and 0 < share < 1
     steps_nc, tokens_nc, _ = bench.autoregressive_rates(cfg, 0.1, use_cache=False)
     assert steps_nc > 0 and tokens_nc > 0
+
+
+def test_watch_bench_file_and_measurement(tmp_path):
+    """The bench's watch row reads what it writes (a small file here; the bench uses 500,000)."""
+    import json
+
+    path = tmp_path / "m.jsonl"
+    bench.make_metrics_file(path, 20_000)
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(records) == 1 + 20_000 + 0 + 2        # start, steps, no set yet, 2 groups
+    assert records[-1]["event"] == "groups" and records[-2]["step"] == 20_000
+    seconds, mb = bench.watch_open(path, 20_000)     # the latest step reached the screen
+    assert seconds > 0 and mb > 0

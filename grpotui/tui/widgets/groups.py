@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
@@ -44,7 +45,8 @@ def probability(p: float) -> str:
 
 def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, probs: bool) -> str:
     """One response's tokens: the first `reveal` of them (all when None), the rest as dots."""
-    tokens, target = groups["responses"][b][i], groups["targets"][b]
+    tokens = groups["responses"][b][i]
+    target = groups["targets"][b] if groups.get("targets") else None
     token_deltas = groups.get("position_deltas")
     shown = len(tokens) if reveal is None else reveal
     cells = []
@@ -53,6 +55,7 @@ def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, prob
             cells.append(f"[$text-muted]{'·':>{width}}{'  ' if probs else ''}[/]")
             continue
         style = (_delta_style(token_deltas[b][i][t]) if token_deltas
+                 else "$text" if target is None
                  else "$success" if tok == target[t] else "$error")
         cell = f"[{style}]{tok:>{width}}[/]"
         if probs:
@@ -81,9 +84,45 @@ def _signed(x: float) -> str:
     return f"[{style}]{x:+6.2f}[/]"
 
 
+def is_text(groups: dict) -> bool:
+    """Whether the groups are a text model's (prompts and responses as strings, from TRL)."""
+    return bool(groups["prompts"]) and isinstance(groups["prompts"][0], str)
+
+
 def token_width(groups: dict) -> int:
     """Columns for one token: a scan of every prompt, so done once per rollout shown."""
-    return max(len(str(t)) for p in groups["prompts"] for t in p)
+    if is_text(groups):
+        return 1
+    return max((len(str(t)) for p in groups["prompts"] for t in p), default=1)
+
+
+def _one_line(text: str, columns: int) -> str:
+    """Text on one line of at most `columns` characters (whitespace collapsed, … where cut)."""
+    flat = " ".join(str(text).split())
+    if len(flat) > columns:
+        flat = flat[:max(1, columns - 1)] + "…"
+    return escape(flat)
+
+
+def _render_text(groups: dict, first: int, count: int, columns: int) -> str:
+    """Text groups (a language model's): each prompt on one line, then its statistics, then each
+    response cut to fit beside its reward, delta and ratio."""
+    lines = []
+    ratios = groups.get("ratios")
+    tail = 23 + (9 if ratios else 0)   # "  r  1.00  Δ +0.50" and "  ρ 1.000"
+    for b in range(first, min(first + count, len(groups["prompts"]))):
+        rewards = groups["rewards"][b]
+        g = len(rewards)
+        mean = sum(rewards) / g if g else 0.0
+        std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
+        flag = "  [b $warning]all equal: no signal[/]" if g and max(rewards) == min(rewards) else ""
+        lines.append(f"[b]#{b + 1} {_one_line(groups['prompts'][b], columns - len(str(b + 1)) - 2)}[/]")
+        lines.append(f"   mean {mean:.2f} std {std:.2f}{flag}")
+        for i, resp in enumerate(groups["responses"][b]):
+            ratio = f"  ρ {ratios[b][i]:5.3f}" if ratios else ""
+            lines.append(f"  {_one_line(resp, max(8, columns - tail))}  r {rewards[i]:5.2f}  "
+                         f"Δ{_signed(groups['deltas'][b][i])}{ratio}")
+    return "\n".join(lines)
 
 
 RATIO_COLUMNS = 9   # "  ρ 1.000"
@@ -115,13 +154,17 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
     ratio go, and the group's statistics move to a line of their own. `width`: token_width(groups),
     when the caller has it already. `reveal`: show only the first `reveal` tokens of each response
     (and no reward yet), as while it is being written; `probs`: each token's probability."""
+    if is_text(groups):
+        return _render_text(groups, first, count, columns)
     lines = []
     width = width or token_width(groups)
     probs = probs and "token_probs" in groups
     n = len(groups["prompts"][0])
     extra = extra_width(groups, probs)
     compact = is_compact(n, width, columns, extra)
-    ratio = shows_ratio(n, width, columns, extra)
+    targets = groups.get("targets")
+    ratios = groups.get("ratios")
+    ratio = bool(ratios) and shows_ratio(n, width, columns, extra)
     written = reveal is None or reveal >= n
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
@@ -129,8 +172,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
         mean = sum(rewards) / g
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
         equal = max(rewards) == min(rewards)
-        target = groups["targets"][b]
-        prompt, goal = _tokens(groups["prompts"][b], width=width), _tokens(target, width=width)
+        target = targets[b] if targets else None
+        prompt = _tokens(groups["prompts"][b], width=width)
+        goal = _tokens(target, width=width) if target is not None else "?"
         stats = f"mean {mean:.2f} std {std:.2f}"
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
@@ -153,12 +197,12 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
             if not written:  # the reward comes only at the end of the trajectory
                 lines.append(f" {tokens}" if compact else f"  {tokens}")
                 continue
-            mark = "[b $success]✓[/]" if resp == target else ""
+            mark = "[b $success]✓[/]" if target is not None and resp == target else ""
             delta = _signed(groups["deltas"][b][i])
             if compact:
                 lines.append(f" {tokens} {rewards[i]:5.2f}{delta} {mark}")
             else:
-                rho = f"  ρ {groups['ratios'][b][i]:5.3f}" if ratio else ""
+                rho = f"  ρ {ratios[b][i]:5.3f}" if ratio else ""
                 lines.append(f"  {tokens}  r {rewards[i]:5.2f}{_parts(groups, b, i)}  "
                              f"Δ{delta}{rho} {mark}")
     return "\n".join(lines)
@@ -176,6 +220,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.reveal: int | None = None    # tokens written so far, while a rollout is written out
         self.probs = False                # show each token's probability
         self._writer = None               # the timer that writes the next token
+        self.run = ""     # the watched run's name (empty when training)
 
 
     def compose(self):
@@ -184,20 +229,23 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
-        compact = is_compact(len(self.groups["prompts"][0]), self.width,
-                             self.scrollable_content_region.width,
-                             extra_width(self.groups, self.probs and "token_probs" in self.groups))
+        compact = not is_text(self.groups) and is_compact(
+            len(self.groups["prompts"][0]), self.width, self.scrollable_content_region.width,
+            extra_width(self.groups, self.probs and "token_probs" in self.groups))
         per_group = lines_per_group(len(self.groups["responses"][0]), compact)
         return max(1, (self.size.height or 20) // per_group)
 
-    def show(self, groups: dict, rollout: int, write_out: float | None = None) -> None:
+    def show(self, groups: dict, rollout: int, write_out: float | None = None, run: str = ""
+             ) -> None:
         """Show a rollout's groups. write_out: seconds over which an autoregressive policy's
-        responses appear token by token, with their probabilities (None: all at once)."""
+        responses appear token by token, with their probabilities (None: all at once).
+        run: the watched run's name (empty when training)."""
         self.groups, self.rollout, self.width = groups, rollout, token_width(groups)
+        self.run = run
         if self._writer is not None:
             self._writer.stop()
             self._writer = None
-        self.probs = write_out is not None and "token_probs" in groups
+        self.probs = write_out is not None and "token_probs" in groups and not is_text(groups)
         self.reveal = None
         if self.probs:
             n = len(groups["prompts"][0])
@@ -216,6 +264,12 @@ class GroupsView(VerticalScroll, can_focus=True):
             self.probs = not is_compact(n, self.width, columns, extra_width(self.groups, True))
         self.refresh_body()
 
+    def show_message(self, text: str, title: str = "groups") -> None:
+        """No groups to show (a watched file without groups records): say why instead."""
+        self.groups = None
+        self.border_title, self.border_subtitle = title, ""
+        self.query_one("#groups-body", Static).update(Content.from_markup(text), layout=False)
+
     def turn_page(self, delta: int) -> None:
         if not self.groups:
             return
@@ -231,7 +285,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         pages = max(1, math.ceil(n_prompts / per))
         self.page = min(self.page, pages - 1)
         first = self.page * per
-        title = f"groups · rollout {self.rollout}"
+        title = f"groups · {self.run + ' · ' if self.run else ''}rollout {self.rollout}"
         subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
                     + ("  [ ] page" if pages > 1 else ""))
         if title != self.border_title:
