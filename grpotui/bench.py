@@ -16,7 +16,7 @@ import torch
 
 from grpotui.config import TrainConfig
 from grpotui.engine import grpo
-from grpotui.engine.policy import LectureModel, build_policy
+from grpotui.engine.policies import LectureModel, build_policy
 from grpotui.engine.task import PromptSource
 from grpotui.presets import find_preset
 

@@ -31,7 +31,11 @@ REWARD_ALIASES = {
     "sort_inclusion_ordering_reward": "inclusion_ordering",
     "sort_distance_reward": "position_match",
 }
-POLICIES = ("lecture", "transformer")
+POLICIES = ("lecture", "transformer", "autoregressive")
+IMPORTANCE_LEVELS = ("token", "sequence")
+CREDITS = ("sequence", "token")
+AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")
+LR_SCHEDULERS = ("constant", "linear", "cosine")
 PROMPT_SOURCES = ("fixed", "random")
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -59,10 +63,36 @@ class TrainConfig:
     loss_mode: str = _f("clipped", "Policy loss: naive (-delta*logp), unclipped (-ratio*delta) or "
                         "clipped (PPO's min of ratio*delta and clip(ratio)*delta).",
                         choices=LOSS_MODES, live=True, group="grpo")
-    reward: str = _f("position_match", "Reward function: inclusion_ordering, position_match or "
-                     "exact_match.", choices=REWARDS, live=True, group="grpo")
+    reward: str | dict = _f("position_match", "Reward function: inclusion_ordering, position_match or "
+                            "exact_match; or a weighted mix such as {position_match: 1, "
+                            "exact_match: 4}.", choices=REWARDS, live=True, group="grpo")
+    reward_aggregation: str = _f("sum_then_normalize", "With a reward mix: sum_then_normalize (the "
+                                 "weighted sum, then the delta mode) or normalize_then_sum (GDPO: "
+                                 "each reward normalised in its group, summed, normalised over the "
+                                 "batch; the delta mode does not apply).", choices=AGGREGATIONS,
+                                 live=True, group="grpo")
+    credit: str = _f("sequence", "sequence: one delta per response, given to each of its tokens "
+                     "(GRPO as published); token: each position's score becomes a delta within the "
+                     "group, position by position.", choices=CREDITS, live=True, group="grpo")
+    importance_sampling: str = _f("token", "The ratio the loss clips: token (one per token) or "
+                                  "sequence (one per response: exp of the mean per-token "
+                                  "log-ratio, GSPO).", choices=IMPORTANCE_LEVELS, live=True,
+                                  group="grpo")
+    temperature: float = _f(1.0, "Sampling temperature: responses are drawn from softmax(logits / "
+                            "temperature); log-probs use the same distribution.", lo=0.05, hi=10.0,
+                            live=True, group="grpo")
     group_size: int = _f(8, "Responses sampled per prompt (G).", lo=1, hi=256, live=True, group="grpo")
-    learning_rate: float = _f(5e-4, "Adam learning rate.", lo=0.0, hi=10.0, live=True, group="grpo")
+    learning_rate: float = _f(5e-4, "Adam learning rate (the peak, under a schedule).", lo=0.0,
+                              hi=10.0, live=True, group="grpo")
+    lr_scheduler_type: str = _f("constant", "Learning-rate schedule over the run's rollouts: "
+                                "constant, linear or cosine (decaying to min_lr_rate x "
+                                "learning_rate).", choices=LR_SCHEDULERS, live=True, group="grpo")
+    min_lr_rate: float = _f(0.0, "The schedule's floor, as a fraction of learning_rate.", lo=0.0,
+                            hi=1.0, live=True, group="grpo")
+    warmup_rollouts: int = _f(0, "Rollouts of linear warm-up from 0 to learning_rate.", lo=0,
+                              hi=10_000_000, live=True, group="grpo")
+    adam_beta2: float = _f(0.999, "Adam's beta2 (decay of its squared-gradient average).", lo=0.0,
+                           hi=0.99999, live=True, group="grpo")
     clip_eps: float = _f(0.2, "PPO clip epsilon: ratios are clipped to [1-eps, 1+eps] "
                          "(the lecture hard-codes 0.01).", lo=0.0, hi=1.0, live=True, group="grpo")
     kl_beta: float = _f(0.0, "Weight of the k3 KL penalty against the reference policy "
@@ -86,12 +116,15 @@ class TrainConfig:
     heldout_size: int = _f(256, "Prompts set aside for held-out evaluation, never trained on.",
                            lo=1, hi=100_000, group="task")
     # --- the policy (reset to change) ---
-    policy: str = _f("transformer", "lecture (the lecture's position-matrix model) or transformer "
-                     "(a small non-autoregressive transformer).", choices=POLICIES, group="model")
+    policy: str = _f("transformer", "lecture (the lecture's position-matrix model), transformer "
+                     "(a small transformer that samples every position at once) or autoregressive "
+                     "(a causal transformer that writes one token at a time, as an LM does).",
+                     choices=POLICIES, group="model")
     d_model: int = _f(32, "Embedding width (the lecture uses 10).", lo=2, hi=1024, group="model")
-    n_layers: int = _f(2, "Transformer layers (transformer only).", lo=1, hi=12, group="model")
-    n_heads: int = _f(4, "Attention heads; must divide d_model (transformer only).", lo=1, hi=32,
-                      group="model")
+    n_layers: int = _f(2, "Transformer layers (transformer and autoregressive).", lo=1, hi=12,
+                       group="model")
+    n_heads: int = _f(4, "Attention heads; must divide d_model (transformer and autoregressive).",
+                      lo=1, hi=32, group="model")
     # --- the run ---
     rollouts: int = _f(3000, "Run length in rollouts; the dashboard pauses there, `run` stops.",
                        lo=1, hi=10_000_000, live=True, group="run")
@@ -146,7 +179,7 @@ class TrainConfig:
 
     def check(self, source: str = "settings") -> None:
         """Cross-field checks; single fields are checked by `coerce`."""
-        if self.policy == "transformer" and self.d_model % self.n_heads:
+        if self.policy != "lecture" and self.d_model % self.n_heads:
             raise ConfigError(f"{source}: d_model {self.d_model} is not divisible by n_heads "
                               f"{self.n_heads}; choose n_heads that divides d_model.")
         space = self.vocab_size ** self.n
@@ -181,6 +214,9 @@ def allowed_text(key: str) -> str:
     """What a setting accepts, in words (for error messages, the README and the dashboard)."""
     f = _FIELDS[key]
     m = f.metadata
+    if key == "reward":
+        return ("one of " + ", ".join(REWARDS) + ", or a mapping of those names to weights (numbers "
+                "from -100 to 100, not all 0), such as {position_match: 1, exact_match: 4}")
     if m["choices"]:
         extra = ""
         if key == "delta_mode":
@@ -219,6 +255,8 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
     def bad(why: str) -> ConfigError:
         return ConfigError(f"{source}: key '{key}': {why}; allowed: {allowed_text(key)}.")
 
+    if key == "reward" and isinstance(value, dict):
+        return _coerce_mix(value, bad)
     if m["choices"]:
         if not isinstance(value, str):
             raise bad(f"got {_kind(value)} {value!r}")
@@ -258,6 +296,40 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
     if (m["min"] is not None and value < m["min"]) or (m["max"] is not None and value > m["max"]):
         raise bad(f"{value} is out of range")
     return value
+
+
+def _coerce_mix(value: dict, bad) -> dict[str, float]:
+    """A reward mix {name: weight}: known names (aliases allowed), finite weights, not all zero."""
+    if not value:
+        raise bad("got an empty mapping")
+    out: dict[str, float] = {}
+    for name, weight in value.items():
+        if not isinstance(name, str):
+            raise bad(f"the mix names {_kind(name)} {name!r}")
+        canon = name.strip().lower().replace("-", "_")
+        canon = REWARD_ALIASES.get(canon, canon)
+        if canon not in REWARDS:
+            raise bad(f"the mix names {name!r}, which is not a reward function")
+        if canon in out:
+            raise bad(f"the mix names {canon!r} twice")
+        if isinstance(weight, str):
+            try:
+                weight = float(weight)
+            except ValueError:
+                raise bad(f"the weight of {name!r} is {weight!r}, not a number") from None
+        if type(weight) not in (int, float) or not math.isfinite(weight) or abs(weight) > 100:
+            raise bad(f"the weight of {name!r} is {weight!r}")
+        out[canon] = float(weight)
+    if not any(out.values()):
+        raise bad("every weight is 0")
+    return out
+
+
+def reward_label(reward) -> str:
+    """A reward setting in words: its name, or its mix as `position_match×1 + exact_match×4`."""
+    if isinstance(reward, str):
+        return reward
+    return " + ".join(f"{name}×{w:g}" for name, w in reward.items())
 
 
 def parse_set(items: list[str] | None, *, source: str = "--set") -> dict[str, Any]:

@@ -21,7 +21,8 @@ STEP_KEYS = [
     "step", "rollout", "reward", "reward_std", "exact_match", "heldout_exact_match", "loss", "kl",
     "approx_kl", "entropy", "grad_norm", "clip_ratio/low_mean", "clip_ratio/high_mean",
     "clip_ratio/region_mean", "ratio/min", "ratio/mean", "ratio/max", "frac_reward_zero_std",
-    "group_size", "lr", "steps_per_second", "time",
+    "group_size", "lr", "temperature", "rewards/position_match/mean",
+    "rewards/inclusion_ordering/mean", "rewards/exact_match/mean", "steps_per_second", "time",
 ]
 CSV_COLUMNS = STEP_KEYS + ["event", "detail"]
 

@@ -68,7 +68,7 @@ class _StopFlag:
 
 def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = "",
                  metrics_path: str | None = None, quiet: bool = False) -> RunSummary:
-    from grpotui.engine.rewards import max_reward
+    from grpotui.engine.rewards import mix_max_reward
     from grpotui.engine.trainer import Trainer, describe_failure
 
     if rules.steps is None and rules.rollouts is None and rules.max_seconds is None \
@@ -139,7 +139,7 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
                               "reason": stopped, "heldout_exact_match": heldout}])
         writer.close()
     return RunSummary(steps=done_steps, rollouts=trainer.rollout_index, seconds=seconds,
-                      reward=last["reward"], max_reward=max_reward(config.reward, config.n),
+                      reward=last["reward"], max_reward=mix_max_reward(config.reward, config.n),
                       heldout_exact_match=heldout, stopped=stopped, diverged=diverged,
                       failed=failed)
 

@@ -349,11 +349,11 @@ def _groups_dict(g) -> dict:
     import torch
 
     ratios = g.token_ratios.flatten()
-    deltas = g.deltas.unsqueeze(-1).expand_as(g.token_ratios).flatten()
+    deltas = g.token_deltas.flatten()
     if len(ratios) > MAX_PLOT_TOKENS:  # an even spread of tokens for the clip plot
         idx = torch.linspace(0, len(ratios) - 1, MAX_PLOT_TOKENS).long()
         ratios, deltas = ratios[idx], deltas[idx]
-    return {
+    out = {
         "prompts": g.prompts.tolist(),
         "targets": g.targets.tolist(),
         "responses": g.responses.tolist(),
@@ -363,3 +363,10 @@ def _groups_dict(g) -> dict:
         "token_ratios": ratios.tolist(),
         "token_deltas": deltas.tolist(),
     }
+    if g.credit == "token":
+        out["position_deltas"] = g.token_deltas.tolist()
+    if g.token_probs is not None:
+        out["token_probs"] = g.token_probs.tolist()
+    if g.components:
+        out["components"] = {name: c.tolist() for name, c in g.components.items()}
+    return out

@@ -1,9 +1,11 @@
 """Trainer: the GRPO loop of CS336 Lecture 17, one rollout at a time, with settings that change mid-run.
 
 One rollout (the lecture's "epoch"):
-    1. draw prompts; run the policy once on them
-    2. sample G responses per prompt from those logits (a seeded generator)
-    3. reward them and turn rewards into deltas, per group
+    1. draw prompts; set this rollout's learning rate (the schedule)
+    2. sample G responses per prompt (a seeded generator): all positions at once from one forward
+       pass (per-position policies), or one token at a time (the autoregressive policy)
+    3. reward them and turn rewards (or, with per-token credit, per-position scores) into deltas,
+       per group
     4. freeze logp_old: the log-probs under the policy that sampled (no gradient), and the reference
        policy's log-probs if the KL penalty is on
     5. K inner steps of Adam on the same batch: loss = policy loss (+ beta * KL)
@@ -23,9 +25,9 @@ from typing import Any
 
 import torch
 
-from grpotui.config import ConfigError, TrainConfig
-from grpotui.engine import grpo
-from grpotui.engine.policy import build_policy
+from grpotui.config import ConfigError, TrainConfig, reward_label
+from grpotui.engine import grpo, rewards as reward_fns, schedules
+from grpotui.engine.policies import build_policy
 from grpotui.engine.rewards import REWARD_FUNCTIONS, targets
 from grpotui.engine.task import PromptSource
 
@@ -49,7 +51,10 @@ class Groups:
     """The latest rollout's sampled groups, for display. Tensors on the CPU.
 
     ratios: per response, pi(response) / pi_old(response) after the last inner step.
-    token_ratios: the same per position (what the clipped loss clips), float[B, G, n].
+    token_ratios: the ratio the clipped loss clips, per token (with importance_sampling "sequence"
+    the response's one ratio at each of its tokens), float[B, G, n].
+    deltas: per response; with per-token credit the mean of its tokens' deltas, which are in
+    token_deltas (with sequence credit, the response's delta at each token).
     """
 
     prompts: torch.Tensor      # int[B, n]
@@ -59,6 +64,10 @@ class Groups:
     deltas: torch.Tensor       # float[B, G]
     ratios: torch.Tensor       # float[B, G]
     token_ratios: torch.Tensor  # float[B, G, n]
+    token_deltas: torch.Tensor  # float[B, G, n]
+    credit: str = "sequence"
+    token_probs: torch.Tensor | None = None     # float[B, G, n]: pi_old of each sampled token
+    components: dict[str, torch.Tensor] | None = None   # a reward mix's parts, float[B, G] each
 
 
 @dataclass
@@ -68,7 +77,7 @@ class StepTensors:
     loss: torch.Tensor
     kl: torch.Tensor | None
     logp: torch.Tensor          # float[B, G, n] before the step's update
-    logp_all: torch.Tensor      # float[B, n, V]
+    logp_all: torch.Tensor      # float[B, n, V] (per position) or float[B, G, n, V]
     grad_norm: torch.Tensor
 
 
@@ -112,7 +121,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.policy = build_policy(cfg, cfg.seed).to(self.device)
         # fused Adam: one kernel for all parameters instead of a loop of small ops (same math)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, fused=True)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate,
+                                          betas=(0.9, cfg.adam_beta2), fused=True)
         self.prompts = PromptSource(cfg.prompt_source, cfg.n, cfg.vocab_size, cfg.heldout_size,
                                     cfg.prompts, cfg.seed)
         self.heldout = self.prompts.heldout.to(self.device)
@@ -147,13 +157,20 @@ class Trainer:
                    "old": old, "new": new}
                   for k, (old, new) in self.config.diff(self._pending).items()]
         self.config, self._pending = self._pending, None
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.learning_rate
         return events
+
+    def _set_optimizer(self) -> float:
+        """This rollout's learning rate (the schedule at the current rollout) and Adam's beta2."""
+        lr = schedules.learning_rate(self.config, self.rollout_index)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+            group["betas"] = (0.9, self.config.adam_beta2)
+        return lr
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, prompts: torch.Tensor | None = None) -> float:
-        """Exact match of greedy decoding (argmax per position) on the held-out prompts."""
+        """Exact match of greedy decoding on the held-out prompts (argmax per position, or token by
+        token for the autoregressive policy)."""
         p = self.heldout if prompts is None else prompts.to(self.device)
         if len(p) == 0:
             return float("nan")
@@ -162,7 +179,7 @@ class Trainer:
         self.policy.eval()
         try:
             with torch.inference_mode():
-                greedy = self.policy(p).argmax(dim=-1)
+                greedy = self.policy.greedy(p)
                 return (greedy == targets(p)).all(dim=-1).float().mean().item()
         finally:
             self.policy.train()
@@ -179,33 +196,34 @@ class Trainer:
         events = self._apply_pending()
         cfg = self.config
         t0 = time.perf_counter()
+        lr = self._set_optimizer()
 
-        # 1-2. prompts, one forward pass, G samples per prompt
+        # 1-2. prompts and G samples per prompt; for a per-position policy one forward pass serves
+        #      the sampling and the first inner step (logp_old is its detached copy: same parameters);
+        #      the autoregressive policy records logp_old while it writes, then one teacher-forced
+        #      pass gives the first step's log-probs with their gradient.
         prompts = self.prompts.sample(cfg.prompts_per_rollout).to(self.device)       # [B, n]
-        logits = self.policy(prompts)                                                  # [B, n, V]
-        responses = grpo.sample_responses(logits, cfg.group_size, self.gen)           # [B, G, n]
+        responses, old_logp, logp, logp_all = self.policy.sample_for_training(
+            prompts, cfg.group_size, self.gen, cfg.temperature)                        # [B, G, n]
 
         # 3. rewards and deltas
-        rewards = REWARD_FUNCTIONS[cfg.reward](prompts, responses)                     # [B, G]
+        rewards, parts, deltas = self._score(prompts, responses)                      # [B, G]
         if not torch.isfinite(rewards).all():
             return self._stop(events, prompts, responses, rewards,
-                              f"the reward function '{cfg.reward}' returned a non-finite value",
-                              t0=t0)
-        deltas = grpo.compute_deltas(rewards, cfg.delta_mode)                          # [B, G]
+                              f"the reward function '{reward_label(cfg.reward)}' returned a "
+                              f"non-finite value", t0=t0)
 
-        # 4. the frozen old policy is the policy that just sampled: same parameters, same logits.
-        #    So the first inner step reuses this forward pass, and logp_old is its detached copy.
-        logp_all = torch.log_softmax(logits, dim=-1)
-        logp = grpo.gathered_log_probs(logp_all, responses)                           # [B, G, n]
-        old_logp = logp.detach()
+        # 4. the frozen old policy is the policy that just sampled (old_logp above)
         ref_logp = self._reference_log_probs(prompts, responses)
 
         # rollout-level statistics, shared by the K steps' metric records
         with torch.no_grad():
             group_std = rewards.std(dim=-1) if cfg.group_size > 1 else torch.zeros_like(rewards[:, 0])
             exact = (responses == targets(prompts).unsqueeze(1)).all(dim=-1).float().mean()
-            rollout_stats = torch.stack([rewards.mean(), group_std.mean(), exact,
-                                         (group_std == 0).float().mean()]).tolist()
+            stats = [rewards.mean(), group_std.mean(), exact, (group_std == 0).float().mean()]
+            if parts is not None:
+                stats += list(parts.mean(dim=(0, 1)))
+            rollout_stats = torch.stack(stats).tolist()
 
         # Each step keeps its (detached) tensors; the metrics of all K steps are reduced together
         # after the loop, so the per-step cost is the step itself plus one finiteness check.
@@ -214,9 +232,9 @@ class Trainer:
         inner_steps = cfg.inner_steps if max_steps is None else max(1, min(cfg.inner_steps, max_steps))
         for k in range(inner_steps):
             if k > 0:  # 5. recompute log-probs under the current parameters
-                logp_all = torch.log_softmax(self.policy(prompts), dim=-1)
-                logp = grpo.gathered_log_probs(logp_all, responses)
-            loss = grpo.policy_loss(logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps)
+                logp, logp_all = self.policy.log_probs(prompts, responses, cfg.temperature)
+            loss = grpo.policy_loss(logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps,
+                                    cfg.importance_sampling)
             kl = grpo.kl_k3(logp, ref_logp) if ref_logp is not None else None
             if kl is not None:
                 loss = loss + cfg.kl_beta * kl
@@ -228,7 +246,7 @@ class Trainer:
                 # The step is not taken, so parameters and Adam's state stay at their last finite values.
                 what = "loss" if not torch.isfinite(loss) else "gradient"
                 self.optimizer.zero_grad(set_to_none=True)
-                metrics = self._step_metrics(history, old_logp, deltas, rollout_stats)
+                metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr)
                 return self._stop(events, prompts, responses, rewards,
                                   f"non-finite {what} at step {self.step + 1}", deltas, metrics, t0)
             if cfg.max_grad_norm > 0:
@@ -237,14 +255,14 @@ class Trainer:
             self.step += 1
             history.append(StepTensors(loss.detach(), None if kl is None else kl.detach(),
                                        logp.detach(), logp_all.detach(), grad_norm))
-        metrics = self._step_metrics(history, old_logp, deltas, rollout_stats)
+        metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr)
 
         # groups for display: the ratio of each response after the last inner step
         with torch.no_grad():
             if self.final_ratios if final_ratios is None else final_ratios:
-                logp = grpo.response_log_probs(self.policy(prompts), responses)
-            log_ratio = logp.detach() - old_logp
-        groups = self._groups(prompts, responses, rewards, deltas, log_ratio)
+                logp = self.policy.log_probs(prompts, responses, cfg.temperature)[0]
+            groups = self._groups(prompts, responses, rewards, deltas, logp.detach(), old_logp,
+                                  parts)
 
         self.rollout_index += 1
         if self.rollout_index % cfg.eval_every == 0:
@@ -255,6 +273,33 @@ class Trainer:
         return RolloutResult(metrics, groups, events)
 
     # ------------------------------------------------------------------ helpers
+    def _score(self, prompts, responses):
+        """Rewards float[B, G]; a mix's parts float[B, G, k] (None for one reward function); and
+        the deltas: float[B, G] with sequence credit, float[B, G, n] with per-token credit."""
+        cfg = self.config
+        if isinstance(cfg.reward, str):
+            rewards, parts, weights = REWARD_FUNCTIONS[cfg.reward](prompts, responses), None, None
+        else:
+            weights = torch.tensor(list(cfg.reward.values()), device=self.device)
+            parts = reward_fns.components(cfg.reward, prompts, responses)               # [B, G, k]
+            rewards = (parts * weights).sum(dim=-1)
+        if cfg.credit == "token":
+            scores = reward_fns.components(cfg.reward, prompts, responses, per_token=True)
+        elif parts is None:
+            scores = rewards.unsqueeze(-1)
+        else:
+            scores = parts
+        # scores: float[B, G, k] or float[B, G, n, k], one column per reward function
+        if cfg.reward_aggregation == "normalize_then_sum":
+            w = weights if weights is not None else torch.ones(1, device=self.device)
+            deltas = grpo.decoupled_deltas(scores, w)
+        elif cfg.credit == "sequence" and parts is None:
+            deltas = grpo.compute_deltas(rewards, cfg.delta_mode)
+        else:
+            summed = scores.squeeze(-1) if weights is None else (scores * weights).sum(dim=-1)
+            deltas = grpo.compute_deltas(summed, cfg.delta_mode)
+        return rewards, parts, deltas
+
     def _reference_log_probs(self, prompts: torch.Tensor, responses: torch.Tensor
                              ) -> torch.Tensor | None:
         """log-probs under the KL reference policy, refreshed every ref_refresh rollouts.
@@ -266,9 +311,9 @@ class Trainer:
         if self.ref_policy is None or self.rollout_index % cfg.ref_refresh == 0:
             self.ref_policy = copy.deepcopy(self.policy).requires_grad_(False)
         with torch.no_grad():
-            return grpo.response_log_probs(self.ref_policy(prompts), responses)
+            return self.ref_policy.log_probs(prompts, responses, cfg.temperature)[0]
 
-    def _step_metrics(self, history: list[StepTensors], old_logp, deltas, rollout_stats
+    def _step_metrics(self, history: list[StepTensors], old_logp, deltas, rollout_stats, lr
                       ) -> list[dict[str, Any]]:
         """One record per optimizer step of this rollout, TRL's names. The K steps' tensors are
         stacked and reduced at once: every statistic below is per step (averaged over dims 1..)."""
@@ -277,12 +322,17 @@ class Trainer:
         cfg = self.config
         k = len(history)
         with torch.no_grad():
-            log_ratio = torch.stack([h.logp for h in history]) - old_logp        # [K, B, G, n]
-            ratio = log_ratio.exp()
-            dims = tuple(range(1, ratio.dim()))
+            logp = torch.stack([h.logp for h in history])                         # [K, B, G, n]
+            log_ratio = logp - old_logp
+            token_ratio = log_ratio.exp()
+            dims = tuple(range(1, token_ratio.dim()))
+            # the clip fractions count the ratio the loss clips (per token, or per response)
+            ratio = (token_ratio if cfg.importance_sampling == "token"
+                     else grpo.importance_ratio(logp, old_logp, "sequence"))
             low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps, dim=dims)
-            approx_kl = ((ratio - 1) - log_ratio).mean(dim=dims)  # old -> current, as CleanRL logs it
-            entropy = grpo.entropy(torch.stack([h.logp_all for h in history]), dim=(1, 2))
+            approx_kl = ((token_ratio - 1) - log_ratio).mean(dim=dims)  # old -> current (CleanRL's)
+            logp_all = torch.stack([h.logp_all for h in history])
+            entropy = grpo.entropy(logp_all, dim=tuple(range(1, logp_all.dim() - 1)))
             has_kl = history[0].kl is not None
             kl = torch.stack([h.kl for h in history]) if has_kl else torch.zeros(k, device=ratio.device)
             columns = torch.stack([
@@ -290,7 +340,10 @@ class Trainer:
                 torch.stack([h.grad_norm for h in history]), low, high, region,
                 ratio.amin(dim=dims), ratio.mean(dim=dims), ratio.amax(dim=dims), kl,
             ]).T.tolist()                                                         # K rows
-        reward, reward_std, exact, frac_zero = rollout_stats
+        reward, reward_std, exact, frac_zero, *part_means = rollout_stats
+        names = list(reward_fns.as_weights(cfg.reward))
+        per_function = {f"rewards/{name}/mean": v
+                        for name, v in zip(names, part_means if part_means else [reward])}
         first = self.step - k + 1
         return [{
             "step": first + i,
@@ -312,14 +365,28 @@ class Trainer:
             "ratio/max": row[9],
             "frac_reward_zero_std": frac_zero,
             "group_size": cfg.group_size,
-            "lr": cfg.learning_rate,
+            "lr": lr,
+            "temperature": cfg.temperature,
+            **per_function,
         } for i, row in enumerate(columns)]
 
-    def _groups(self, prompts, responses, rewards, deltas, log_ratio) -> Groups:
+    def _groups(self, prompts, responses, rewards, deltas, logp, old_logp, parts=None) -> Groups:
+        cfg = self.config
+        log_ratio = logp - old_logp
+        token_ratios = (log_ratio.exp() if cfg.importance_sampling == "token"
+                        else grpo.importance_ratio(logp, old_logp, "sequence"))
+        token_deltas = grpo.per_token(deltas, responses).expand(responses.shape)
         cpu = torch.device("cpu")
-        return Groups(prompts=prompts.to(cpu), targets=targets(prompts).to(cpu),
-                      responses=responses.to(cpu), rewards=rewards.to(cpu), deltas=deltas.to(cpu),
-                      ratios=log_ratio.sum(dim=-1).exp().to(cpu), token_ratios=log_ratio.exp().to(cpu))
+        names = list(reward_fns.as_weights(cfg.reward))
+        return Groups(
+            prompts=prompts.to(cpu), targets=targets(prompts).to(cpu), responses=responses.to(cpu),
+            rewards=rewards.to(cpu),
+            deltas=(deltas if deltas.dim() == 2 else deltas.mean(dim=-1)).to(cpu),
+            ratios=log_ratio.sum(dim=-1).exp().to(cpu), token_ratios=token_ratios.to(cpu),
+            token_deltas=token_deltas.to(cpu), credit=cfg.credit,
+            token_probs=old_logp.exp().to(cpu) if self.policy.autoregressive else None,
+            components=None if parts is None else {n: parts[..., i].to(cpu)
+                                                   for i, n in enumerate(names)})
 
     def _stamp_time(self, metrics: list[dict[str, Any]], t0: float) -> None:
         elapsed = time.perf_counter() - t0
@@ -339,11 +406,11 @@ class Trainer:
         if deltas is None:
             deltas = torch.zeros_like(rewards)
         safe = torch.nan_to_num(rewards, nan=0.0, posinf=0.0, neginf=0.0)
-        groups = self._groups(prompts, responses, safe, torch.nan_to_num(deltas),
-                              torch.zeros(responses.shape, dtype=torch.float32, device=responses.device))
+        zeros = torch.zeros(responses.shape, dtype=torch.float32, device=responses.device)
+        groups = self._groups(prompts, responses, safe, torch.nan_to_num(deltas), zeros, zeros)
         message = (f"diverged at step {self.step + 1} (rollout {self.rollout_index + 1}): {why}. "
                    f"Live settings: learning_rate={cfg.learning_rate:g}, delta_mode={cfg.delta_mode}, "
-                   f"loss_mode={cfg.loss_mode}, reward={cfg.reward}, group_size={cfg.group_size}, "
+                   f"loss_mode={cfg.loss_mode}, reward={reward_label(cfg.reward)}, group_size={cfg.group_size}, "
                    f"clip_eps={cfg.clip_eps:g}, kl_beta={cfg.kl_beta:g}, "
                    f"inner_steps={cfg.inner_steps}. The last finite parameters were kept.")
         events = events + [{"event": "diverged", "step": self.step, "rollout": self.rollout_index,

@@ -30,7 +30,7 @@ def test_per_response_reward_calls_agree_with_the_vectorised_rewards():
 
 def test_reference_einsum_model_matches_the_engine_model():
     cfg = TrainConfig(policy="lecture", n=3, vocab_size=5, heldout_size=10)
-    from grpotui.engine.policy import build_policy
+    from grpotui.engine.policies import build_policy
 
     ours = build_policy(cfg, 5)
     theirs = bench._LectureEinsumModel(5, cfg.d_model, 3, 3)

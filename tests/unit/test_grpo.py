@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from grpotui.engine import grpo
-from grpotui.engine.policy import LectureModel
+from grpotui.engine.policies import LectureModel
 
 
 def close(actual: torch.Tensor, expected, atol: float = 1e-6) -> None:

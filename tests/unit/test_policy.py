@@ -2,7 +2,7 @@
 
 import torch
 
-from grpotui.engine.policy import LectureModel
+from grpotui.engine.policies import LectureModel
 
 
 def lecture_einsum_forward(model: LectureModel, prompts: torch.Tensor) -> torch.Tensor:

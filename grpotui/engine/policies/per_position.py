@@ -1,7 +1,9 @@
-"""Policies: map prompts int[B, n] to logits float[B, n, V], one distribution per response position.
+"""Per-position policies: map prompts int[B, n] to logits float[B, n, V], one distribution per
+response position.
 
 Both are non-autoregressive, like the lecture's model: the response positions are sampled
-independently given the prompt. So one forward pass per prompt serves all G responses of its group.
+independently given the prompt. So one forward pass per prompt serves all G responses of its group,
+and the first inner step of a rollout reuses the pass that sampled.
 """
 
 from __future__ import annotations
@@ -11,8 +13,40 @@ import math
 import torch
 from torch import nn
 
+from grpotui.engine import grpo
 
-class LectureModel(nn.Module):
+
+def _scaled(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return logits if temperature == 1.0 else logits / temperature
+
+
+class PerPositionPolicy(nn.Module):
+    """The policy API (see policies/__init__.py) for a module whose forward gives logits [B, n, V]."""
+
+    autoregressive = False
+
+    def sample(self, prompts, group_size, generator=None, temperature=1.0):
+        with torch.no_grad():
+            logits = _scaled(self(prompts), temperature)
+            responses = grpo.sample_responses(logits, group_size, generator)
+            return responses, grpo.response_log_probs(logits, responses)
+
+    def log_probs(self, prompts, responses, temperature=1.0):
+        logp_all = torch.log_softmax(_scaled(self(prompts), temperature), dim=-1)           # [B, n, V]
+        return grpo.gathered_log_probs(logp_all, responses), logp_all
+
+    def sample_for_training(self, prompts, group_size, generator=None, temperature=1.0):
+        # One forward pass: sample from its logits, and keep them (with gradient) for the first step.
+        logp_all = torch.log_softmax(_scaled(self(prompts), temperature), dim=-1)           # [B, n, V]
+        responses = grpo.sample_responses(logp_all, group_size, generator)           # [B, G, n]
+        logp = grpo.gathered_log_probs(logp_all, responses)
+        return responses, logp.detach(), logp, logp_all
+
+    def greedy(self, prompts):
+        return self(prompts).argmax(dim=-1)
+
+
+class LectureModel(PerPositionPolicy):
     """The lecture's model, exactly: tied embedding E (V x d), per-position encode matrices summed
     into one vector, per-position decode matrices, logits = decoded @ E^T."""
 
@@ -42,7 +76,7 @@ class LectureModel(nn.Module):
         return decoded @ self.embedding.weight.T                                        # [B, n, V]
 
 
-class SortTransformer(nn.Module):
+class SortTransformer(PerPositionPolicy):
     """A small transformer that can learn to sort prompts it never saw.
 
     The sequence is the n prompt tokens (token + position embeddings) followed by n learned output
@@ -69,11 +103,3 @@ class SortTransformer(nn.Module):
         x = self.blocks(x)
         return self.head(self.norm(x[:, self.n:]))
 
-
-def build_policy(cfg, seed: int) -> nn.Module:
-    """The policy named by cfg.policy, initialised from `seed` only (not the global RNG's state)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if cfg.policy == "lecture":
-            return LectureModel(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n)
-        return SortTransformer(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n_layers, cfg.n_heads)
