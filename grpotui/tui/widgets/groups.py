@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
@@ -26,9 +27,45 @@ def _signed(x: float) -> str:
     return f"[{style}]{x:+6.2f}[/]"
 
 
+def is_text(groups: dict) -> bool:
+    """Whether the groups are a text model's (prompts and responses as strings, from TRL)."""
+    return bool(groups["prompts"]) and isinstance(groups["prompts"][0], str)
+
+
 def token_width(groups: dict) -> int:
     """Columns for one token: a scan of every prompt, so done once per rollout shown."""
-    return max(len(str(t)) for p in groups["prompts"] for t in p)
+    if is_text(groups):
+        return 1
+    return max((len(str(t)) for p in groups["prompts"] for t in p), default=1)
+
+
+def _one_line(text: str, columns: int) -> str:
+    """Text on one line of at most `columns` characters (whitespace collapsed, … where cut)."""
+    flat = " ".join(str(text).split())
+    if len(flat) > columns:
+        flat = flat[:max(1, columns - 1)] + "…"
+    return escape(flat)
+
+
+def _render_text(groups: dict, first: int, count: int, columns: int) -> str:
+    """Text groups (a language model's): each prompt on one line, then its statistics, then each
+    response cut to fit beside its reward, delta and ratio."""
+    lines = []
+    ratios = groups.get("ratios")
+    tail = 23 + (9 if ratios else 0)   # "  r  1.00  Δ +0.50" and "  ρ 1.000"
+    for b in range(first, min(first + count, len(groups["prompts"]))):
+        rewards = groups["rewards"][b]
+        g = len(rewards)
+        mean = sum(rewards) / g if g else 0.0
+        std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
+        flag = "  [b $warning]all equal: no signal[/]" if g and max(rewards) == min(rewards) else ""
+        lines.append(f"[b]#{b + 1} {_one_line(groups['prompts'][b], columns - len(str(b + 1)) - 2)}[/]")
+        lines.append(f"   mean {mean:.2f} std {std:.2f}{flag}")
+        for i, resp in enumerate(groups["responses"][b]):
+            ratio = f"  ρ {ratios[b][i]:5.3f}" if ratios else ""
+            lines.append(f"  {_one_line(resp, max(8, columns - tail))}  r {rewards[i]:5.2f}  "
+                         f"Δ{_signed(groups['deltas'][b][i])}{ratio}")
+    return "\n".join(lines)
 
 
 def is_compact(n: int, width: int, columns: int) -> bool:
@@ -51,17 +88,22 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
     inner step, ✓ = exact match. When the full line would not fit in `columns`, the labels and the
     ratio go, and the group's statistics move to a line of their own. `width`: token_width(groups),
     when the caller has it already."""
+    if is_text(groups):
+        return _render_text(groups, first, count, columns)
     lines = []
     width = width or token_width(groups)
     compact = is_compact(len(groups["prompts"][0]), width, columns)
+    targets = groups.get("targets")
+    ratios = groups.get("ratios")
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
         g = len(rewards)
         mean = sum(rewards) / g
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
         equal = max(rewards) == min(rewards)
-        target = groups["targets"][b]
-        prompt, goal = _tokens(groups["prompts"][b], width=width), _tokens(target, width=width)
+        target = targets[b] if targets else None
+        prompt = _tokens(groups["prompts"][b], width=width)
+        goal = _tokens(target, width=width) if target is not None else "?"
         stats = f"mean {mean:.2f} std {std:.2f}"
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
@@ -80,13 +122,14 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
             else:
                 lines += [header, "  [b $warning]all equal: no signal[/]"]
         for i, resp in enumerate(groups["responses"][b]):
-            mark = "[b $success]✓[/]" if resp == target else ""
+            mark = "[b $success]✓[/]" if target is not None and resp == target else ""
             delta = _signed(groups["deltas"][b][i])
             if compact:
                 lines.append(f" {_tokens(resp, target, width)} {rewards[i]:5.2f}{delta} {mark}")
             else:
                 lines.append(f"  {_tokens(resp, target, width)}  r {rewards[i]:5.2f}  "
-                             f"Δ{delta}  ρ {groups['ratios'][b][i]:5.3f} {mark}")
+                             f"Δ{delta}" + (f"  ρ {ratios[b][i]:5.3f}" if ratios else "")
+                             + f" {mark}")
     return "\n".join(lines)
 
 
@@ -99,6 +142,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.width = 1  # token_width(self.groups)
         self.page = 0
         self.rollout = 0
+        self.run = ""     # the watched run's name (empty when training)
 
     def compose(self):
         yield Static("waiting for the first rollout…", id="groups-body")
@@ -106,14 +150,21 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
-        compact = is_compact(len(self.groups["prompts"][0]), self.width,
-                             self.scrollable_content_region.width)
+        compact = not is_text(self.groups) and is_compact(
+            len(self.groups["prompts"][0]), self.width, self.scrollable_content_region.width)
         per_group = lines_per_group(len(self.groups["responses"][0]), compact)
         return max(1, (self.size.height or 20) // per_group)
 
-    def show(self, groups: dict, rollout: int) -> None:
+    def show(self, groups: dict, rollout: int, run: str = "") -> None:
         self.groups, self.rollout, self.width = groups, rollout, token_width(groups)
+        self.run = run
         self.refresh_body()
+
+    def show_message(self, text: str, title: str = "groups") -> None:
+        """No groups to show (a watched file without groups records): say why instead."""
+        self.groups = None
+        self.border_title, self.border_subtitle = title, ""
+        self.query_one("#groups-body", Static).update(Content.from_markup(text), layout=False)
 
     def turn_page(self, delta: int) -> None:
         if not self.groups:
@@ -130,7 +181,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         pages = max(1, math.ceil(n_prompts / per))
         self.page = min(self.page, pages - 1)
         first = self.page * per
-        title = f"groups · rollout {self.rollout}"
+        title = f"groups · {self.run + ' · ' if self.run else ''}rollout {self.rollout}"
         subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
                     + ("  [ ] page" if pages > 1 else ""))
         if title != self.border_title:
