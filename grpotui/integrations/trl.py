@@ -20,9 +20,10 @@ In a multi-process run every process calls `attach`; only the main process write
 
 With control=True the run reads `<path>.control.jsonl` (grpotui/steering.py) at the start of every
 optimizer step, on the main process, broadcasts what it read, and every process applies the same
-changes before that step: learning_rate, beta (when the run started with beta > 0), epsilon (both
-clip bounds), epsilon_low, epsilon_high, reward weights and scale_rewards. Everything else is refused
-with the reason. Each outcome is a `set` or `refused` event in the metrics file with the step it took
+changes before that step: learning_rate, beta (when the run started with beta > 0), epsilon (as in
+GRPOConfig: the lower clip bound, and the upper one too unless the run set epsilon_high),
+epsilon_high, reward_weights (a list, or {function name: weight} for some) and scale_rewards.
+Everything else is refused with the reason. Each outcome is a `set` or `refused` event in the metrics file with the step it took
 effect at.
 """
 
@@ -293,11 +294,10 @@ class GrpotuiCallback(TrainerCallback):
         out: dict[str, Any] = {"learning_rate": self.values["learning_rate"]}
         if self.started_beta > 0:
             out["beta"] = self.values["beta"]
-        out["epsilon_low"] = self.values["epsilon_low"]
+        out["epsilon"] = self.values["epsilon_low"]
         out["epsilon_high"] = self.values["epsilon_high"]
         out["scale_rewards"] = self.values["scale_rewards"]
-        for name, w in zip(self.names, self.trainer.reward_weights.tolist()):
-            out[f"reward_weights/{name}"] = float(w)
+        out["reward_weights"] = [float(w) for w in self.trainer.reward_weights.tolist()]
         return out
 
     def _start_record(self) -> dict[str, Any]:
@@ -513,14 +513,21 @@ class GrpotuiCallback(TrainerCallback):
             self.values["beta"] = new
             return [ev("beta", old, new)]
         if key in ("epsilon", "epsilon_low", "epsilon_high"):
+            # GRPOConfig's meaning: epsilon is the lower clip bound, and the upper one too when the
+            # run did not set epsilon_high. Events use GRPOConfig's names (epsilon, epsilon_high).
             new = self._checked(key, value)
-            targets = ("epsilon_low", "epsilon_high") if key == "epsilon" else (key,)
+            if key == "epsilon_high":
+                targets = ["epsilon_high"]
+            elif key == "epsilon" and t.args.epsilon_high is None:
+                targets = ["epsilon_low", "epsilon_high"]
+            else:
+                targets = ["epsilon_low"]
             out = []
             for k in targets:
                 old = self.values[k]
                 setattr(t, k, new)
                 self.values[k] = new
-                out.append(ev(k, old, new))
+                out.append(ev("epsilon" if k == "epsilon_low" else k, old, new))
             return out
         if key == "scale_rewards":
             new = {True: "group", False: "none"}.get(value, value)
@@ -530,8 +537,9 @@ class GrpotuiCallback(TrainerCallback):
             self.values["scale_rewards"] = new
             return [ev("scale_rewards", old, new)]
         if key == "reward_weights" or key.startswith("reward_weights/"):
-            return [ev(f"reward_weights/{name}", old, new)
-                    for name, old, new in self._set_weights(key, value)]
+            old = [float(w) for w in t.reward_weights.tolist()]
+            self._set_weights(key, value)
+            return [ev("reward_weights", old, [float(w) for w in t.reward_weights.tolist()])]
         if key in FIXED:
             raise ConfigError(f"{key} refused: {FIXED[key]}; it cannot change mid-run.")
         steerable = ", ".join(list(BOUNDS) + ["scale_rewards", "reward_weights",
@@ -539,7 +547,9 @@ class GrpotuiCallback(TrainerCallback):
         raise ConfigError(f"'{key}' refused: not a setting grpotui can change in a TRL run; "
                           f"steerable: {steerable}.")
 
-    def _set_weights(self, key: str, value: Any) -> list[tuple[str, float, float]]:
+    def _set_weights(self, key: str, value: Any) -> None:
+        """Change some or all reward weights in place (TRL reads them at every generation), all
+        checked before any changes."""
         weights = self.trainer.reward_weights
         names = self.names
         if key.startswith("reward_weights/"):
@@ -563,9 +573,5 @@ class GrpotuiCallback(TrainerCallback):
             if x is None:
                 raise ConfigError(f"reward weight for '{name}' refused: {v!r} is not a finite number.")
             new_values[names.index(name)] = x
-        out = []
         for i, x in new_values.items():
-            old = float(weights[i])
             weights[i] = x
-            out.append((names[i], old, x))
-        return out

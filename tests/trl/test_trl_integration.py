@@ -49,9 +49,8 @@ def test_start_record_holds_the_runs_settings(run):
     assert c["reward_weights"] == [1.0, 0.5]
     assert start["control"] == {
         "file": "run.jsonl.control.jsonl",
-        "settings": {"learning_rate": 1e-3, "beta": 0.04, "epsilon_low": 0.2, "epsilon_high": 0.2,
-                     "scale_rewards": "group", "reward_weights/position_match_reward": 1.0,
-                     "reward_weights/exact_match_reward": 0.5}}
+        "settings": {"learning_rate": 1e-3, "beta": 0.04, "epsilon": 0.2, "epsilon_high": 0.2,
+                     "scale_rewards": "group", "reward_weights": [1.0, 0.5]}}
     assert run.records[-1]["event"] == "done" and run.records[-1]["step"] == 4
 
 
@@ -112,12 +111,12 @@ def test_a_command_applies_at_the_next_optimizer_step(run):
     assert [steps[s]["learning_rate"] for s in (1, 2, 3, 4)] == pytest.approx(
         [1e-3, 7.5e-4, 2.5e-4, 1.25e-4])
     sets = {e["key"]: e for e in run.events("set")}
-    assert set(sets) == {"learning_rate", "beta", "reward_weights/position_match_reward",
-                         "reward_weights/exact_match_reward", "epsilon_low", "epsilon_high"}
+    assert set(sets) == {"learning_rate", "beta", "reward_weights", "epsilon", "epsilon_high"}
     assert all(e["step"] == 3 and e["id"] == 1 for e in sets.values())
     assert (sets["learning_rate"]["old"], sets["learning_rate"]["new"]) == (1e-3, 5e-4)
     assert (sets["beta"]["old"], sets["beta"]["new"]) == (0.04, 0.1)
     assert (sets["epsilon_high"]["old"], sets["epsilon_high"]["new"]) == (0.2, 0.3)
+    assert (sets["reward_weights"]["old"], sets["reward_weights"]["new"]) == ([1.0, 0.5], [2.0, 1.0])
     t = run.trainer
     assert (t.beta, t.epsilon_low, t.epsilon_high) == (0.1, 0.3, 0.3)
     assert t.reward_weights.tolist() == [2.0, 1.0]
@@ -146,15 +145,21 @@ def test_advantages_match_trl_under_other_settings(tmp_path, kind):
     if kind == "batch-then-none-csv":
         r = grpo_run(tmp_path, reward_funcs=[position_match_reward], scale_rewards="batch",
                      max_steps=2, metrics_name="run.csv",
-                     commands={2: {"scale_rewards": "none", "beta": 0.2}})
-        assert [(e["key"], e["step"]) for e in r.events("set")] == [("scale_rewards", 2)]
+                     commands={2: {"scale_rewards": "none", "beta": 0.2,
+                                   "reward_weights": {"position_match_reward": 3}}})
+        assert [(e["key"], e["step"], e["new"]) for e in r.events("set")] == \
+            [("scale_rewards", 2, "none"), ("reward_weights", 2, [3.0])]
+        assert r.groups()[2]["reward_weights"] == [3.0]
         (beta,) = r.events("refused")
         assert "started with beta = 0" in beta["message"] and r.trainer.beta == 0.0
         assert "beta" not in r.records[0]["control"]["settings"]
     else:
         r = grpo_run(tmp_path, reward_funcs=[position_match_reward, digits_or_none],
                      reward_weights=[1.0, 0.25], multi_objective_aggregation="normalize_then_sum",
-                     max_steps=2, temperature=2.0)
+                     max_steps=2, temperature=2.0, epsilon_high=0.28, commands={2: {"epsilon": 0.1}})
+        # the run set epsilon_high, so epsilon is the lower bound only (GRPOConfig's meaning)
+        assert [(e["key"], e["old"], e["new"]) for e in r.events("set")] == [("epsilon", 0.2, 0.1)]
+        assert (r.trainer.epsilon_low, r.trainer.epsilon_high) == (0.1, 0.28)
         nones = [x for s in r.groups().values() for x in flat(s["components"]["digits_or_none"])]
         assert None in nones                       # the None path was exercised
     groups = r.groups()
