@@ -23,8 +23,8 @@ optimizer step, on the main process, broadcasts what it read, and every process 
 changes before that step: learning_rate, beta (when the run started with beta > 0), epsilon (as in
 GRPOConfig: the lower clip bound, and the upper one too unless the run set epsilon_high),
 epsilon_high, reward_weights (a list, or {function name: weight} for some) and scale_rewards.
-Everything else is refused with the reason. Each outcome is a `set` or `refused` event in the metrics file with the step it took
-effect at.
+Everything else is refused with the reason. Each outcome is a `set` or `refused` event in the
+metrics file, with the step it took effect at.
 """
 
 from __future__ import annotations
@@ -436,7 +436,9 @@ class GrpotuiCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         step = int(state.global_step)
-        self._write(events=[{"event": "done", "step": step, "rollout": self._rollout(step),
+        reason = "training finished" if step >= state.max_steps else "training stopped"
+        self._write(events=[{"event": "stop", "step": step, "rollout": self._rollout(step),
+                             "reason": f"{reason} at step {step} of {state.max_steps}",
                              "summary": {k: float(v) for k, v in self.summary.items()
                                          if k != "total_flos"}}])
 
@@ -466,8 +468,7 @@ class GrpotuiCallback(TrainerCallback):
         lo, hi = BOUNDS[key]
         x = _number(value)
         if x is None or not lo <= x <= hi:
-            raise ConfigError(f"{key} {value!r} refused: allowed: a number from {_fmt(lo)} to "
-                              f"{_fmt(hi)}.")
+            raise ConfigError(f"{key} {value!r}: allowed: a number from {_fmt(lo)} to {_fmt(hi)}.")
         return x
 
     def _apply_one(self, key: str, value: Any, step: int, rollout: int, cid: Any,
@@ -483,7 +484,7 @@ class GrpotuiCallback(TrainerCallback):
             sched = lr_scheduler if lr_scheduler is not None else t.lr_scheduler
             sched = sched if hasattr(sched, "base_lrs") else getattr(sched, "scheduler", None)
             if optimizer is None or sched is None or not hasattr(sched, "base_lrs"):
-                raise ConfigError(f"learning_rate refused: this run's learning-rate scheduler "
+                raise ConfigError(f"learning_rate: this run's learning-rate scheduler "
                                   f"({type(sched).__name__}) keeps no base learning rates to change; "
                                   f"grpotui can steer torch's schedulers (the Trainer's default).")
             old = self.values["learning_rate"]
@@ -505,9 +506,9 @@ class GrpotuiCallback(TrainerCallback):
             return [ev("learning_rate", old, new)]
         if key == "beta":
             if self.started_beta <= 0:
-                raise ConfigError("beta refused: the run started with beta = 0, so GRPOTrainer loaded "
-                                  "no reference model and computes no KL; start the run with beta > 0 "
-                                  "to steer it.")
+                raise ConfigError("beta: the run started with beta = 0, so GRPOTrainer loaded no "
+                                  "reference model and computes no KL; start the run with beta > 0 to "
+                                  "steer it.")
             new = self._checked(key, value)
             old, t.beta = self.values["beta"], new
             self.values["beta"] = new
@@ -532,7 +533,7 @@ class GrpotuiCallback(TrainerCallback):
         if key == "scale_rewards":
             new = {True: "group", False: "none"}.get(value, value)
             if new not in SCALE_REWARDS:
-                raise ConfigError(f"scale_rewards {value!r} refused: allowed: group, batch, none.")
+                raise ConfigError(f"scale_rewards {value!r}: allowed: group, batch, none.")
             old, t.scale_rewards = self.values["scale_rewards"], new
             self.values["scale_rewards"] = new
             return [ev("scale_rewards", old, new)]
@@ -541,10 +542,10 @@ class GrpotuiCallback(TrainerCallback):
             self._set_weights(key, value)
             return [ev("reward_weights", old, [float(w) for w in t.reward_weights.tolist()])]
         if key in FIXED:
-            raise ConfigError(f"{key} refused: {FIXED[key]}; it cannot change mid-run.")
-        steerable = ", ".join(list(BOUNDS) + ["scale_rewards", "reward_weights",
-                                              "reward_weights/<function>"])
-        raise ConfigError(f"'{key}' refused: not a setting grpotui can change in a TRL run; "
+            raise ConfigError(f"{key}: {FIXED[key]}; it cannot change mid-run.")
+        steerable = ", ".join(["learning_rate", "beta", "epsilon", "epsilon_high", "scale_rewards",
+                               "reward_weights"])
+        raise ConfigError(f"'{key}' is not a setting grpotui can change in a TRL run; "
                           f"steerable: {steerable}.")
 
     def _set_weights(self, key: str, value: Any) -> None:
@@ -558,20 +559,20 @@ class GrpotuiCallback(TrainerCallback):
             mapping = value
         elif isinstance(value, (list, tuple)):
             if len(value) != len(names):
-                raise ConfigError(f"reward_weights refused: {len(value)} weights for {len(names)} "
+                raise ConfigError(f"reward_weights: {len(value)} weights for {len(names)} "
                                   f"reward functions ({', '.join(names)}); give one per function.")
             mapping = dict(zip(names, value))
         else:
-            raise ConfigError(f"reward_weights {value!r} refused: allowed: a list of {len(names)} "
+            raise ConfigError(f"reward_weights {value!r}: allowed: a list of {len(names)} "
                               f"numbers, or a mapping of reward function names to numbers.")
         new_values = {}
         for name, v in mapping.items():
             if name not in names:
-                raise ConfigError(f"reward weight for '{name}' refused: this run's reward functions "
+                raise ConfigError(f"reward weight for '{name}': this run's reward functions "
                                   f"are {', '.join(names)}.")
             x = _number(v)
             if x is None:
-                raise ConfigError(f"reward weight for '{name}' refused: {v!r} is not a finite number.")
+                raise ConfigError(f"reward weight for '{name}': {v!r} is not a finite number.")
             new_values[names.index(name)] = x
         for i, x in new_values.items():
             weights[i] = x

@@ -51,7 +51,8 @@ def test_start_record_holds_the_runs_settings(run):
         "file": "run.jsonl.control.jsonl",
         "settings": {"learning_rate": 1e-3, "beta": 0.04, "epsilon": 0.2, "epsilon_high": 0.2,
                      "scale_rewards": "group", "reward_weights": [1.0, 0.5]}}
-    assert run.records[-1]["event"] == "done" and run.records[-1]["step"] == 4
+    assert run.records[-1]["event"] == "stop" and run.records[-1]["step"] == 4
+    assert run.records[-1]["reason"] == "training finished at step 4 of 4"
 
 
 def test_step_records_carry_trls_metrics_and_grpotuis_names(run):
@@ -130,7 +131,7 @@ def test_what_trl_cannot_change_is_refused_with_the_reason(run):
     assert "generation settings" in refused["temperature"]["message"]
     assert "cannot change mid-run" in refused["temperature"]["message"]
     assert refused["epsilon_high"]["message"] == \
-        "epsilon_high -1 refused: allowed: a number from 0 to 10."
+        "epsilon_high -1: allowed: a number from 0 to 10."
     assert "not a setting grpotui can change" in refused["warmup"]["message"]
     assert run.trainer.temperature == 1.0
 
