@@ -133,8 +133,9 @@ class MetricsFollower:
         if self.records == 0:
             kind = "a CSV file with a header row and a 'step' column" if self.csv else \
                 "one JSON object per line with a 'step' or 'event' key"
-            return (f"{self.path} line {line}: {why}. This does not look like a metrics file "
-                    f"(expected {kind}){more}.")
+            lines = f"{self.bad_lines} bad line{'s' if self.bad_lines > 1 else ''}"
+            return (f"{self.path} line {line}: {why}. This does not look like a metrics file: "
+                    f"expected {kind}. Nothing in it can be shown ({lines}).")
         return f"{self.path} line {line}: {why}{more}; the valid records are shown."
 
     def _bad(self, line_no: int, why: str) -> None:

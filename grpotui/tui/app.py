@@ -141,7 +141,7 @@ class GrpoApp(App):
         yield StatusLine(id="status")
         with Horizontal(id="top"):
             if self.watching:  # the curves get the right column; the clip plot goes under groups
-                with Vertical(id="left"):
+                with Vertical(id="left", classes="no-clip"):
                     yield GroupsView(id="groups")
                     yield ClipPlot(id="clip-plot")
                 with Vertical(id="right", classes="watching"):
@@ -184,7 +184,6 @@ class GrpoApp(App):
             if self.steering:
                 self.query_one("#steer").border_title = "controls (apply at next step)"
             self.query_one(GroupsView).show_message("waiting for the first records…")
-            self.query_one(ClipPlot).display = False
         else:
             self.query_one("#curves").border_title = "curves"
             self.query_one("#controls").border_title = "controls (apply at next rollout)"
@@ -331,16 +330,16 @@ class GrpoApp(App):
             if self.steering:
                 self.query_one(SteerPanel).show(run.get("control"), run.get("config"))
         groups = run.get("groups")
-        clip = self.query_one(ClipPlot)
+        left = self.query_one("#left")
         if groups:
             if news:
                 self.pending_groups = (groups, run.get("groups_rollout") or run["rollout"],
                                        run["name"])
                 self.pending_plot = groups if groups.get("token_ratios") else None
-            clip.display = bool(groups.get("token_ratios")) and not self.screen.has_class("-short")
+            left.set_class(not groups.get("token_ratios"), "no-clip")
         elif news:
             self.pending_groups = self.pending_plot = None
-            clip.display = False
+            left.set_class(True, "no-clip")
             what = "waiting for its file to appear" if run["status"] == "waiting" else \
                 "no groups records in this file (yet)"
             self.query_one(GroupsView).show_message(

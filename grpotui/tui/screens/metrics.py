@@ -48,6 +48,8 @@ class MetricsScreen(ModalScreen[list[str] | None]):
         self._last_filter = event.value
         lst.clear_options()
         lst.add_options([(m, m, m in self.ticked) for m in self.every if matches(m, event.value)])
+        if lst.option_count:
+            lst.highlighted = 0   # so space ticks at once, after tab or enter
 
     _last_filter = ""
 

@@ -142,13 +142,20 @@ class RunCharts(Vertical):
             return picked or every
         return every
 
+    def per_page(self) -> int:
+        """Charts on screen (a short terminal hides the second)."""
+        if not self.is_mounted:
+            return CHARTS
+        return max(1, sum(1 for c in self.query(".chart") if c.styles.display != "none"))
+
     def pages(self) -> int:
-        return max(1, math.ceil(len(self.shown_metrics()) / CHARTS))
+        return max(1, math.ceil(len(self.shown_metrics()) / self.per_page()))
 
     def on_page(self) -> list[str]:
         shown = self.shown_metrics()
+        per = self.per_page()
         self.page = min(self.page, self.pages() - 1)
-        return shown[self.page * CHARTS:(self.page + 1) * CHARTS]
+        return shown[self.page * per:(self.page + 1) * per]
 
     def choose(self, metrics: list[str] | None) -> None:
         self.chosen, self.page, self.dirty = metrics, 0, True
@@ -195,9 +202,13 @@ class RunCharts(Vertical):
         self.dirty = False
         self.query_one("#legend", Static).update(self.legend_markup())
         metrics = self.on_page()
-        for i in range(CHARTS):
-            self.draw(self.query_one(f"#chart-{i}", PlotextPlot),
-                      metrics[i] if i < len(metrics) else None)
+        for i in range(len(metrics)):
+            self.draw(self.query_one(f"#chart-{i}", PlotextPlot), metrics[i])
+        for i in range(len(metrics), CHARTS):
+            self.draw(self.query_one(f"#chart-{i}", PlotextPlot), None)
+
+    def on_resize(self) -> None:
+        self.dirty = True   # the number of charts shown, and their widths, may have changed
 
     def curve(self, run: RunData, metric: str, limit: int) -> tuple[list[float], list[float]]:
         """A run's curve for a metric as drawn: smoothed, then thinned to what fits."""
@@ -216,18 +227,21 @@ class RunCharts(Vertical):
             chart.refresh()
             return
         limit = max(20, 2 * (chart.size.width or 60))
-        latest = []
-        for i, r in enumerate(self.runs):
+        latest = {}
+        order = [i for i in range(len(self.runs)) if i != self.selected] + \
+            [i for i in range(len(self.runs)) if i == self.selected]   # the selected run on top
+        for i in order:
+            r = self.runs[i]
             if not r.visible:
                 continue
             xs, ys = self.curve(r, metric, limit)
             if xs:
                 plt.plot(xs, ys, color=colour(i), marker="braille")
                 s = r.series[metric]
-                latest.append(f"{r.name} {_fmt(s.latest)}")
+                latest[i] = f"{r.name} {_fmt(s.latest)}"
             for step, _ in r.marks:
                 at = step if self.x == "step" else r.time_at(step)
                 if at is not None:
                     plt.vline(at, color=colour(i))
-        plt.title(f"{metric}   " + "  ".join(latest))
+        plt.title(f"{metric}   " + "  ".join(latest[i] for i in sorted(latest)))
         chart.refresh()
