@@ -21,16 +21,6 @@ TRL_METRICS = ["reward", "reward_std", "kl", "entropy", "clip_ratio/low_mean", "
                "clip_ratio/region_mean", "frac_reward_zero_std", "completions/mean_length",
                "completions/clipped_ratio", "rewards/position_match_reward/mean",
                "rewards/exact_match_reward/mean", "learning_rate", "loss", "grad_norm"]
-# Sent by the "viewer" after step 2, due at step 3.
-COMMAND = {"learning_rate": 5e-4, "temperature": 0.3, "beta": 0.1, "reward_weights": [2, 1],
-           "epsilon": 0.3, "epsilon_high": -1, "warmup": 3}
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return grpo_run(tmp_path_factory.mktemp("main"),
-                    reward_funcs=[position_match_reward, exact_match_reward],
-                    reward_weights=[1.0, 0.5], beta=0.04, commands={3: COMMAND})
 
 
 def flat(grid):

@@ -108,6 +108,20 @@ class SteerPanel(Vertical):
                 elif not widget.has_focus and widget.value != _text(v):
                     widget.value = _text(v)
 
+    def _restore(self, wids: list[str]) -> None:
+        """Put the run's value back in fields whose change it refused, focused or not."""
+        with self.prevent(Input.Changed, Select.Changed):
+            for wid in wids:
+                widget, v = self.fields.get(wid), self.values.get(wid)
+                if widget is None or v is None or not widget.is_mounted:
+                    continue
+                if isinstance(widget, Select):
+                    if v in SCALE_REWARDS:
+                        widget.value = v
+                else:
+                    widget.value = _text(v)
+                    widget.cursor_position = len(widget.value)
+
     def answered(self, events: list[dict]) -> None:
         """Show what the run did with the commands this panel sent."""
         lines = []
@@ -120,9 +134,13 @@ class SteerPanel(Vertical):
                              f"{escape(_text(e.get('new')))} from step {e.get('step')}[/]")
             else:
                 lines.append(f"[$error]✗ {escape(str(e.get('message')))}[/]")
+        refused = []
         for e in events:
-            if e.get("event") in ("set", "refused"):
-                self.pending.pop(e.get("id"), None)
+            if e.get("event") in ("set", "refused") and e.get("id") in self.pending:
+                wid = self.pending.pop(e.get("id"))
+                if e["event"] == "refused":
+                    refused.append(wid)
+        self._restore(refused)
         if lines:
             self.query_one("#steer-status", Static).update("\n".join(lines))
 
@@ -174,7 +192,6 @@ class SteerPanel(Vertical):
     def _selected(self, event: Select.Changed) -> None:
         event.stop()
         if event.select.name == "scale_rewards" and event.value != self.values.get("scale_rewards"):
-            self.values["scale_rewards"] = event.value
             self.post_message(self.Steer({"scale_rewards": event.value}, "scale_rewards",
                                          f"scale_rewards = {event.value}"))
 
@@ -194,7 +211,6 @@ class SteerPanel(Vertical):
             return
         if isinstance(old, (int, float)) and x == float(old):
             return
-        self.values[wid] = x
         if wid.startswith("w"):
             name = self.names[int(wid[1:])]
             self.post_message(self.Steer({"reward_weights": {name: x}}, wid,
