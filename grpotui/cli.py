@@ -209,9 +209,12 @@ def watch(
     metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="A metric to chart: a "
                                                "name or a glob such as 'rewards/*' (repeatable; "
                                                "default: all, the familiar ones first)."),
+    control: bool = typer.Option(False, "--control", help="Steer the run (one metrics file of a "
+                                 "TRL run attached with control=True): controls for the learning "
+                                 "rate, beta, epsilon and reward weights write to its command file."),
 ) -> None:
     """Watch runs live from their metrics files, read-only: curves of every run overlaid, the
-    selected run's groups and settings. Follows files as they grow."""
+    selected run's groups and settings. Follows files as they grow. With --control, steer one run."""
     from grpotui.metricsfile import WatchError
     from grpotui.sources import FileSource
 
@@ -220,7 +223,10 @@ def watch(
             raise ConfigError(f"--x {x}: allowed: step or time.")
         if not 0 <= smoothing <= 0.99:
             raise ConfigError(f"--smoothing {smoothing}: must be from 0 to 0.99.")
-        source = FileSource(paths, names=name)
+        if control and (len(paths) != 1 or paths[0].is_dir()):
+            raise ConfigError(f"--control steers one run: give exactly one metrics file (got "
+                              f"{', '.join(str(p) for p in paths)}).")
+        source = FileSource(paths, names=name, control=control)
         if name and len(name) > len(source.runs) and not any(p.is_dir() for p in paths):
             raise ConfigError(f"--name given {len(name)} times for {len(source.runs)} metrics "
                               f"file(s) ({', '.join(str(r.path) for r in source.runs) or 'none'}); "

@@ -17,6 +17,8 @@
     idle_seconds         since the file last grew
     config, preset       the settings from the run's latest start record (any dict: a TRL run's are
                          TRL's own), None before one is read
+    control              the start record's "control" block ({"file", "settings"}) when the run
+                         takes commands (the TRL integration with control=True), else None
     restarted            True when the file was replaced or truncated: the run starts over
     problem              one message naming the file and its first bad line, or None
   A run's snapshot comes when its file has news, and once a second anyway (idle time counts up).
@@ -61,6 +63,7 @@ class _Run:
         self.index, self.path, self.name = index, path, name
         self.follower = MetricsFollower(path)
         self.config: dict | None = None
+        self.control: dict | None = None
         self.preset = ""
         self.step = 0
         self.rollout = 0
@@ -83,11 +86,16 @@ class _Run:
 
 class FileSource:
     """Metrics files as a source of snapshots. Reads happen inside get(), on the caller's thread
-    (the dashboard's relay worker), a poll at most every POLL_SECONDS."""
+    (the dashboard's relay worker), a poll at most every POLL_SECONDS.
+
+    With control=True (one file: `watch --control`), `steer(changes)` appends a command to the
+    run's command file (grpotui/steering.py); the metrics file itself is still never written."""
 
     read_only = True
 
-    def __init__(self, paths: list[str | Path], names: list[str] | None = None):
+    def __init__(self, paths: list[str | Path], names: list[str] | None = None,
+                 control: bool = False):
+        self.control = control
         self.given = [Path(p) for p in paths]
         files = expand_paths(self.given)
         self.runs: list[_Run] = []
@@ -119,6 +127,15 @@ class FileSource:
 
     def send(self, cmd: str, **kw: Any) -> None:
         pass  # read-only: nothing is ever written to a watched file
+
+    def steer(self, changes: dict[str, Any]) -> int:
+        """Ask the (one) watched run to change settings; returns the command's id. Raises OSError
+        with a message when the command file cannot be written."""
+        from grpotui.steering import CommandWriter
+
+        if not self.control or len(self.runs) != 1:
+            raise OSError("this dashboard was not opened with --control on one metrics file")
+        return CommandWriter(self.runs[0].path).set(**changes)
 
     def stop(self) -> None:
         self.stopped.set()
@@ -168,6 +185,7 @@ class FileSource:
         restarted = run.follower.restarted
         if restarted:
             run.config, run.preset, run.step, run.rollout, run.last_event = None, "", 0, 0, ""
+            run.control = None
         if run.follower.grew:
             run.last_growth = now
         problem = run.follower.problem
@@ -199,6 +217,8 @@ class FileSource:
                 cfg = rec.get("config")
                 run.config = dict(cfg) if isinstance(cfg, dict) else {}
                 run.preset = str(rec.get("preset") or "")
+                ctl = rec.get("control")
+                run.control = dict(ctl) if isinstance(ctl, dict) else None
             elif kind == "reset":
                 run.step = run.rollout = 0
             elif kind == "set" and run.config is not None and "key" in rec:
@@ -214,6 +234,7 @@ class FileSource:
             "rollout": run.rollout, "step": run.step, "steps_per_second": run.steps_per_second,
             "train_seconds": run.train_seconds, "speed": 0.0,
             "config": dict(run.config) if run.config is not None else None, "preset": run.preset,
+            "control": run.control,
             "points": points, "events": events, "groups": groups,
             "groups_rollout": groups_at if groups is not None else None,
             "error": None, "problem": problem, "restarted": restarted,

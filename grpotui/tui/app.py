@@ -30,6 +30,7 @@ from grpotui.tui.widgets.curves import Curves
 from grpotui.tui.widgets.events import EventLog
 from grpotui.tui.widgets.groups import GroupsView
 from grpotui.tui.widgets.settings import SettingsView
+from grpotui.tui.widgets.steer import SteerPanel
 from grpotui.tui.widgets.status import StatusLine
 from grpotui.worker import GROUPS_HZ
 
@@ -113,6 +114,7 @@ class GrpoApp(App):
         super().__init__()
         self.source = source
         self.watching = source is not None and getattr(source, "read_only", False)
+        self.steering = self.watching and bool(getattr(source, "control", False))
         self.metrics_groups = metrics_groups
         self.smoothing, self.x, self.metric_patterns = smoothing, x, metric_patterns
         self.runs: list[dict | None] = []   # watching: each run's latest facts
@@ -154,8 +156,10 @@ class GrpoApp(App):
                     yield Curves(id="curves")
                     yield ClipPlot(id="clip-plot")
         with Horizontal(id="bottom"):
+            if self.steering:
+                yield SteerPanel(id="steer")
             if self.watching:
-                yield SettingsView(id="settings")
+                yield SettingsView(id="settings", classes="beside-steer" if self.steering else "")
             else:
                 yield Controls(self.config.to_dict(), id="controls")
             yield EventLog(id="events")
@@ -183,7 +187,10 @@ class GrpoApp(App):
         if self.watching:
             self.query_one("#charts").border_title = "curves"
             self.query_one("#charts").border_subtitle = "m metrics  { } page  , . smoothing"
-            self.query_one("#settings").border_title = "settings (read-only)"
+            self.query_one("#settings").border_title = \
+                "settings" if self.steering else "settings (read-only)"
+            if self.steering:
+                self.query_one("#steer").border_title = "controls (apply at next step)"
             self.query_one(GroupsView).show_message("waiting for the first records…")
         else:
             self.query_one("#curves").border_title = "curves"
@@ -313,6 +320,8 @@ class GrpoApp(App):
             charts.add_marks(i, s["name"], events)
             if events:
                 log.add(events, prefix=prefix)
+                if self.steering:
+                    self.query_one(SteerPanel).answered(events)
             if s.get("problem") and s["problem"] != prev.get("problem"):
                 log.add([{"event": "note", "message": s["problem"]}], prefix=prefix)
                 self.notify(s["problem"], title="bad lines skipped" if s.get("points") or
@@ -330,6 +339,8 @@ class GrpoApp(App):
         if news:
             self.query_one(SettingsView).show(run["name"], run.get("config"), run.get("preset", ""),
                                               run.get("changed"))
+            if self.steering:
+                self.query_one(SteerPanel).show(run.get("control"), run.get("config"))
         groups = run.get("groups")
         left = self.query_one("#left")
         if groups:
@@ -437,6 +448,16 @@ class GrpoApp(App):
     @on(Controls.SettingChanged)
     def on_setting_changed(self, message: Controls.SettingChanged) -> None:
         self.send("set", changes={message.key: message.value})
+
+    @on(SteerPanel.Steer)
+    def on_steer(self, message: SteerPanel.Steer) -> None:
+        """Append the change to the watched run's command file; the run answers in its metrics."""
+        try:
+            cid = self.source.steer(message.changes)
+        except OSError as e:
+            self.notify(str(e), title="cannot steer", severity="error", timeout=8)
+            return
+        self.query_one(SteerPanel).sent(cid, message.wid, message.what)
 
     @on(Controls.SpeedChanged)
     def on_speed_changed(self, message: Controls.SpeedChanged) -> None:
