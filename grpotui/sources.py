@@ -14,6 +14,7 @@
   run, plus:
     run, name, path      which run (an index into `names`), its legend name, its file
     status               "watching" | "idle" | "finished" | "failed" | "waiting" (no file yet)
+                         | "unreadable" (not a metrics file: no valid record, `problem` says why)
     idle_seconds         since the file last grew
     config, preset       the settings from the run's latest start record (any dict: a TRL run's are
                          TRL's own), None before one is read
@@ -77,6 +78,8 @@ class _Run:
     def status(self, now: float) -> str:
         if not self.follower.exists and self.follower.records == 0:
             return "waiting"
+        if self.follower.records == 0 and self.follower.problem:
+            return "unreadable"     # not a metrics file: the problem message says why
         if self.last_event == "stop":
             return "finished"
         if self.last_event == "error":

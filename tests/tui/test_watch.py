@@ -265,6 +265,7 @@ async def test_a_file_that_is_not_a_metrics_file_is_named(tmp_path):
                    f"'event' key. Nothing in it can be shown (1 bad line).")
         assert app.runs[0]["problem"] == message
         assert "".join(message.split()) in "".join(log_text(app).split())
+        assert "notes step 0 not a metrics file" in status_text(app)
         await app.action_quit()
 
 

@@ -18,7 +18,7 @@ def format_seconds(s: float) -> str:
 
 
 RUN_STYLE = {"watching": "$success", "idle": "$warning", "finished": "$accent", "failed": "$error",
-             "waiting": "$secondary"}
+             "waiting": "$secondary", "unreadable": "$error"}
 
 
 def run_state(run: dict) -> str:
@@ -27,6 +27,8 @@ def run_state(run: dict) -> str:
         return f"idle for {int(run.get('idle_seconds', 0))} s"
     if run["status"] == "waiting":
         return "waiting for the file"
+    if run["status"] == "unreadable":
+        return "not a metrics file"
     return run["status"]
 
 
@@ -35,7 +37,7 @@ def overall_state(runs: list[dict]) -> str:
     for state in ("watching", "waiting", "idle", "failed"):
         if state in states:
             return "watching" if state == "waiting" else state
-    return "finished" if runs else "watching"
+    return "finished" if states - {"unreadable"} else "watching"
 
 
 class StatusLine(Static):
