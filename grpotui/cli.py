@@ -1,4 +1,5 @@
-"""The command line: bare `grpotui` opens the dashboard; `run` trains headless; `presets` manages presets.
+"""The command line: bare `grpotui` opens the dashboard; `run` trains headless; `presets` manages presets;
+`learn` opens the lesson's canvases.
 
 torch and textual are imported inside the commands that need them, so `grpotui --help` answers fast.
 """
@@ -159,6 +160,40 @@ def run(
 
 
 @app.command()
+def learn(
+    name: Optional[str] = typer.Argument(None, help="A canvas to open: rollout, variance, "
+                                         "baseline, clip, or lab (the dashboard). Default: the "
+                                         "list of canvases."),
+    preset: Optional[str] = PresetOpt,
+    set_: Optional[List[str]] = SetOpt,
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """The lesson's canvases: a rollout token by token, REINFORCE's variance, baselines, PPO's clip.
+    --preset and --set choose the task and model of the rollout canvas (default: sort4-ar, an
+    autoregressive policy) and of the lab (default: default)."""
+    from grpotui.tui.learn import NAMES, ROLLOUT_PRESET
+
+    if name is not None and name not in NAMES:
+        raise fail(f"unknown canvas '{name}'. Canvases: {', '.join(NAMES)}; or no name for the "
+                   f"list of them.")
+    try:
+        found, config = resolve_config(preset, set_, None, None, presets_dir)
+        rollout_config = config if preset else \
+            resolve_config(ROLLOUT_PRESET, set_, None, None, presets_dir)[1]
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    if name != "lab":
+        from grpotui.tui.learn.app import LearnApp
+
+        app = LearnApp(name, config, preset_name=found.name, rollout_config=rollout_config)
+        if app.run() != "lab":
+            return
+    from grpotui.tui.app import GrpoApp
+
+    GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir).run()
+
+
+@app.command()
 def watch(
     paths: List[Path] = typer.Argument(..., help="Metrics files (.jsonl or .csv, from `grpotui "
                                        "run --metrics`, the dashboard's --metrics or the TRL "
@@ -192,7 +227,7 @@ def watch(
             raise ConfigError(f"--control steers one run: give exactly one metrics file (got "
                               f"{', '.join(str(p) for p in paths)}).")
         source = FileSource(paths, names=name, control=control)
-        if name and len(name) > len(source.runs):
+        if name and len(name) > len(source.runs) and not any(p.is_dir() for p in paths):
             raise ConfigError(f"--name given {len(name)} times for {len(source.runs)} metrics "
                               f"file(s) ({', '.join(str(r.path) for r in source.runs) or 'none'}); "
                               f"give at most one name per file, in order.")
@@ -212,9 +247,12 @@ def bench(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Skip the dashboard figures."),
+    no_watch: bool = typer.Option(False, "--no-watch", help="Skip opening a 500,000-record metrics "
+                                  "file with `grpotui watch` (writing the file takes a while)."),
 ) -> None:
     """Measure training speed on this machine: engine vs a lecture-style reference loop, sort4 to 99%
-    held-out exact match, the dashboard's rate vs headless, and start-up times."""
+    held-out exact match, the dashboard's rate vs headless, start-up times, and `grpotui watch`
+    opening a 500,000-record metrics file (time and peak memory)."""
     import json
 
     try:
@@ -232,7 +270,8 @@ def bench(
 
     console = Console(stderr=True)
     figs = run_bench(repeats, seconds, device, dashboard=not no_dashboard,
-                     progress=None if json_out else lambda t: console.print(f"[dim]{t}[/]"))
+                     progress=None if json_out else lambda t: console.print(f"[dim]{t}[/]"),
+                     watch=not no_watch)
     machine = machine_description()
     if json_out:
         typer.echo(json.dumps({"machine": machine, "device": device,

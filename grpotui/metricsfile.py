@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv")
+FOLDER_EXTENSIONS = (".jsonl", ".ndjson", ".csv")   # in a folder, .json files are usually settings
 CONTROL_SUFFIX = ".control.jsonl"   # issue 16's command file beside a metrics file: not a run
 BIG_FILE = 4 * 2**20                # bytes: above this, the first read samples step lines
 SAMPLE_TARGET = 4000                # step records parsed for the curves when a big file opens
@@ -34,8 +35,9 @@ class WatchError(Exception):
 
 
 def is_metrics_name(path: Path) -> bool:
+    """Whether a file in a watched folder is taken for a metrics file (.json only when named)."""
     name = path.name.lower()
-    return name.endswith(EXTENSIONS) and not name.endswith(CONTROL_SUFFIX)
+    return name.endswith(FOLDER_EXTENSIONS) and not name.endswith(CONTROL_SUFFIX)
 
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
@@ -266,57 +268,37 @@ class MetricsFollower:
         return out
 
     def _open_big(self, f, size: int) -> list[dict]:
-        """First read of a big file: every event line, an even sample of step lines, the last step
-        line; bounded memory (a chunk at a time)."""
-        out: list[tuple[int, dict]] = []
-        stride = 0
-        step_lines = 0
-        last_step: tuple[bytes, int] | None = None
-        last_groups: tuple[bytes, int] | None = None
+        """First read of a big file: every event line, an even sample of step lines (by byte
+        position), the last step line; bounded memory (a chunk at a time). A clean JSONL chunk is
+        scanned only by C-speed byte searches (counting newlines, finding '"event"'); a chunk with
+        odd lines (garbage, blank, CRLF) or CSV events is split into lines and checked one by one."""
+        self._big = {"out": [], "last_step": None, "last_groups": None,
+                     "spacing": max(1, size // SAMPLE_TARGET), "next_sample": 0}
         tail = b""
+        pos = 0                                    # file offset of data[0]
         while True:
             chunk = f.read(CHUNK)
             if not chunk:
                 break
             data = tail + chunk
-            cut = data.rfind(b"\n")
-            if cut < 0:
+            end = data.rfind(b"\n") + 1
+            if end == 0:
                 tail = data
                 continue
-            tail = data[cut + 1:]
-            lines = data[:cut].split(b"\n")
-            if not stride:   # from the first chunk's line length: about SAMPLE_TARGET samples
-                stride = max(1, int(size / (cut + 1) * len(lines)) // SAMPLE_TARGET)
-            self.offset += cut + 1
-            for raw in lines:
+            tail = data[end:]
+            if self.csv and self.columns is None:     # the header row
+                nl = data.find(b"\n")
                 self.line_no += 1
-                if self.csv and self.columns is None:
-                    self.parse(raw, self.line_no)
-                    continue
-                if self._is_event_line(raw):
-                    if _is_groups_line(raw):
-                        if last_groups:
-                            self.records += 1                # an earlier one: counted, not read
-                        last_groups = (raw, self.line_no)   # only the latest is shown
-                        continue
-                    rec = self.parse(raw, self.line_no)
-                    if rec is not None:
-                        out.append((self.line_no, rec))
-                    continue
-                step_lines += 1
-                if step_lines % stride == 0:
-                    last_step = None
-                    rec = self.parse(raw, self.line_no)
-                    if rec is not None:
-                        out.append((self.line_no, rec))
-                elif not self.csv and not (raw[:1] == b"{" and raw.rstrip()[-1:] == b"}"):
-                    self._bad(self.line_no, "not a JSON object")
-                else:
-                    last_step = (raw, self.line_no)
-                    self.records += 1          # counted, not parsed: sampled out
-                    self.sampled += 1
+                self.parse(data[:nl], self.line_no)
+                data, end, pos = data[nl + 1:], end - nl - 1, pos + nl + 1
+            if not self._scan_clean(data, end, pos):
+                self._scan_lines(data[:end - 1].split(b"\n") if end else [], pos)
+            self.offset += end
+            pos += end
+        big = self._big
         self.pending = bool(tail)
         self.grew = True
+        last_step, last_groups = big["last_step"], big["last_groups"]
         if last_step:   # the latest state, unless the sample already ended on it
             self.records -= 1
             self.sampled -= 1
@@ -324,9 +306,116 @@ class MetricsFollower:
             if held:
                 rec = self.parse(*held)
                 if rec is not None:
-                    out.append((held[1], rec))
-        out.sort(key=lambda pair: pair[0])
+                    big["out"].append((held[1], rec))
+        out = sorted(big["out"], key=lambda pair: pair[0])
+        del self._big
         return [rec for _, rec in out]
+
+    def _keep(self, raw: bytes, line_no: int, event: bool) -> None:
+        """An event line (parsed; of groups records only the latest is kept) or a sampled step."""
+        big = self._big
+        if event and _is_groups_line(raw):
+            if big["last_groups"]:
+                self.records += 1                  # an earlier one: counted, not read
+            big["last_groups"] = (raw, line_no)
+            return
+        rec = self.parse(raw, line_no)
+        if rec is not None:
+            big["out"].append((line_no, rec))
+
+    def _scan_clean(self, data: bytes, end: int, pos: int) -> bool:
+        """The fast path for data[:end] (whole lines). False, having done nothing, if any line is
+        odd (or a CSV chunk holds events): the caller then checks line by line."""
+        n = data.count(b"\n", 0, end)
+        if self.csv:
+            if data.count(b",,\n", 0, end) != n:
+                return False
+        elif not (data.startswith(b"{") and data.count(b"\n{", 0, end - 1) == n - 1
+                  and data.count(b"}\n", 0, end) == n):
+            return False
+        big = self._big
+        base = self.line_no
+        # event lines: wherever '"event"' occurs (step records never hold that key)
+        hits: list[tuple[int, int, bool]] = []           # (line start, line end, is event)
+        if not self.csv:
+            at = data.find(b'"event"', 0, end)
+            while at >= 0:
+                start = data.rfind(b"\n", 0, at) + 1
+                stop = data.find(b"\n", at)
+                hits.append((start, stop, True))
+                at = data.find(b'"event"', stop, end)
+        # sampled step lines: the line holding each sample position
+        events = {h[0] for h in hits}
+        sample = big["next_sample"]
+        while sample < pos + end:
+            at = sample - pos
+            start = data.rfind(b"\n", 0, at) + 1 if at > 0 else 0
+            if start not in events:
+                hits.append((start, data.find(b"\n", start), False))
+            sample += big["spacing"]
+        big["next_sample"] = sample
+        hits.sort()
+        line, counted, kept = base, 0, 0
+        prev = -1
+        for start, stop, event in hits:
+            if start == prev:
+                continue
+            prev = start
+            line += data.count(b"\n", counted, start)
+            counted = start
+            self._keep(data[start:stop].rstrip(b"\r"), line + 1, event)
+            kept += 1
+        # the last step line: the latest state
+        stop = end - 1
+        while stop > 0:
+            start = data.rfind(b"\n", 0, stop) + 1
+            if start not in events:
+                if not hits or hits[-1][0] != start:
+                    big["last_step"] = (data[start:stop], base + n - (data.count(
+                        b"\n", start, end) - 1))
+                else:
+                    big["last_step"] = None
+                break
+            stop = start - 1
+        unread = n - kept
+        self.records += unread              # step lines counted, not parsed: sampled out
+        self.sampled += unread
+        self.line_no += n
+        return True
+
+    def _scan_lines(self, lines: list[bytes], pos: int) -> None:
+        """The careful path: every line looked at (a chunk with odd lines, or CSV events)."""
+        big = self._big
+        base = self.line_no
+        self.line_no += len(lines)
+        if self.csv:
+            has_events = self.columns is not None and self.columns[-2:] == ["event", "detail"]
+            events = [i for i, raw in enumerate(lines)
+                      if has_events and not raw.rstrip(b"\r").endswith(b",,")]
+            odd: list[int] = []
+        else:
+            events = [i for i, raw in enumerate(lines) if b'"event"' in raw]
+            odd = [i for i, raw in enumerate(lines) if raw[:1] != b"{" or raw[-1:] != b"}"]
+        skip = set(events)
+        for i in events:
+            self._keep(lines[i], base + i + 1, True)
+        for i in odd:              # blank, CRLF or garbage: the parser decides
+            if i not in skip:
+                skip.add(i)
+                self._keep(lines[i], base + i + 1, False)
+        # sample by line index at the same density as the fast path (about one per spacing bytes)
+        per_line = max(1, (sum(len(x) for x in lines[:100]) + 100) // min(len(lines), 100) or 1)
+        stride = max(1, big["spacing"] // per_line)
+        sample = [i for i in range(0, len(lines), stride) if i not in skip]
+        for i in sample:
+            self._keep(lines[i], base + i + 1, False)
+        unread = len(lines) - len(skip) - len(sample)
+        self.records += unread
+        self.sampled += unread
+        last = next((i for i in range(len(lines) - 1, -1, -1) if i not in skip), None)
+        if last is not None:
+            big["last_step"] = None if sample and sample[-1] == last else \
+                (lines[last], base + last + 1)
 
 
 def _is_groups_line(raw: bytes) -> bool:

@@ -9,7 +9,7 @@ The dashboard talks to it through `TrainingWorker` (in the UI process):
     worker.stop()                        # ends the process within a second, always
 
 Commands: pause, resume, step (one rollout while paused), set (changes), reset (config), speed
-(rollouts per second, 0 = full speed), quit.
+(rollouts per second, 0 = full speed), policy (send a copy of the policy's weights), quit.
 
 Snapshots are small dicts sent at most `SNAPSHOT_HZ` times a second however fast training runs:
     status      "starting" | "running" | "paused" | "done" | "diverged" | "crashed"
@@ -20,6 +20,7 @@ Snapshots are small dicts sent at most `SNAPSHOT_HZ` times a second however fast
                 at most GROUPS_HZ times a second (None in between)
     events      events since the last snapshot ("set", "reset", "diverged", "done", "error", ...)
     error       a message when the trainer raised; the dashboard offers a reset
+    policy      after a `policy` command: {"config", "state" (torch.save bytes), "rollout", "step"}
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ SNAPSHOT_HZ = 20
 GROUPS_HZ = 5      # groups travel (and are shown) at most this often: the biggest panel; more is a blur
 METRICS_GROUPS_HZ = 2  # groups records written to a metrics file (--metrics-groups), at most
 CURVE_KEYS = ("reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
-              "entropy", "grad_norm")
+              "entropy", "grad_norm", "lr")
 MAX_PLOT_TOKENS = 400  # (ratio, delta) pairs sent for the clip plot
 
 
@@ -150,6 +151,7 @@ class _WorkerLoop:
         self.events: list[dict] = []
         self.groups = None            # the latest rollout's Groups, made into lists only when sent
         self.error: str | None = None
+        self.policy_copy: dict | None = None   # the policy's weights, when asked for (rollout canvas)
         self.last_sent = 0.0
         self.last_groups_sent = 0.0
         self.next_rollout_at = 0.0
@@ -208,12 +210,13 @@ class _WorkerLoop:
             "groups": _groups_dict(self.groups) if with_groups else None,
             "events": self.events,
             "error": self.error,
+            "policy": self.policy_copy,
         }
         try:
             self.snapshots.put(snap, timeout=0.5)
         except queue.Full:  # the UI is gone or stuck: keep the data for the next snapshot
             return
-        self.points, self.events = [], []
+        self.points, self.events, self.policy_copy = [], [], None
         self.last_sent = now
         if with_groups:
             self.groups, self.last_groups_sent = None, now
@@ -242,9 +245,27 @@ class _WorkerLoop:
         elif cmd == "pause" and self.status == "running":
             self.status = "paused"
         elif cmd == "resume" and self.status in ("paused", "done", "diverged") and self.trainer:
+            t = self.trainer
+            self._log({"event": "resume", "step": t.step, "rollout": t.rollout_index,
+                       "rollouts": t.config.rollouts})
             self.status = "running"
         elif cmd == "step" and self.status in ("paused", "done", "diverged") and self.trainer:
             self.steps_requested += 1
+        elif cmd == "policy" and not self.trainer:
+            self.policy_copy = {"error": "the training process has no policy right now (it failed "
+                                         "or is starting over); try again after a reset"}
+        elif cmd == "policy":
+            # a copy of the live policy's weights, for the rollout canvas (bytes: the dashboard's
+            # relay thread never has to import torch to pass them on)
+            import io
+
+            import torch
+
+            buf = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in self.trainer.policy.state_dict().items()},
+                       buf)
+            self.policy_copy = {"config": self.trainer.config.to_dict(), "state": buf.getvalue(),
+                                "rollout": self.trainer.rollout_index, "step": self.trainer.step}
         elif cmd == "speed":
             self.speed = float(msg.get("rollouts_per_second") or 0.0)
         elif cmd == "set" and self.trainer:

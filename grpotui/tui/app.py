@@ -36,10 +36,11 @@ from grpotui.worker import GROUPS_HZ
 
 CURVE_HZ = 10   # sparkline redraws per second, at most
 PLOT_HZ = 4     # clip-plot redraws per second, at most (plotext rebuilds the whole plot)
+WRITE_OUT_STEP = 1.2  # seconds over which a single step's responses are written out, token by token
 
 
 SMOOTHING_STEPS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
-TRAINING_ACTIONS = {"toggle_pause", "step", "reset", "save_preset", "load_preset"}
+TRAINING_ACTIONS = {"toggle_pause", "step", "reset", "save_preset", "load_preset", "learn"}
 WATCH_ACTIONS = {"next_run", "toggle_run", "smoothing", "pick_metrics", "chart_page", "toggle_x"}
 
 
@@ -58,6 +59,7 @@ def merge_snapshots(snaps: list[dict]) -> dict:
         merged["groups_rollout"] = with_groups["groups_rollout"]
     if restarts:
         merged["restarted"] = True
+    merged["policy"] = next((s["policy"] for s in reversed(snaps) if s.get("policy")), None)
     return merged
 
 
@@ -85,6 +87,7 @@ class GrpoApp(App):
         Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
+        Binding("l", "learn", "Learn"),
         # watching files (grpotui watch): these replace the training keys
         Binding("c", "next_run", "Next run"),
         Binding("space", "toggle_run", "Show/hide run"),
@@ -135,6 +138,7 @@ class GrpoApp(App):
         self.pending_plot: dict | None = None
         self.last_groups = 0.0
         self.pending_groups: tuple[dict, int] | None = None
+        self.policy_waiters: list = []   # callbacks waiting for a copy of the policy (learn rollout)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -162,7 +166,11 @@ class GrpoApp(App):
         yield Footer()
 
     def check_action(self, action: str, parameters) -> bool | None:
-        """Training keys while training, watching keys while watching (space is both)."""
+        """Training keys while training, watching keys while watching (space is both); while a
+        learn screen is up, the dashboard's own keys are off: the canvas has its own, and training
+        goes on as it was."""
+        if action in DASHBOARD_ACTIONS and self.learning:
+            return False
         if action in TRAINING_ACTIONS:
             return not self.watching
         if action in WATCH_ACTIONS:
@@ -268,6 +276,10 @@ class GrpoApp(App):
                 if self.state != "running":  # a single step or the end: show it at once
                     self._show_groups()
                     self._plot()
+            if s.get("policy") and self.policy_waiters:
+                waiters, self.policy_waiters = self.policy_waiters, []
+                for callback in waiters:
+                    callback(s["policy"])
             if s["error"] and self.state == "crashed":
                 self.notify(s["error"] + " Press r to reset.", title="training failed",
                             severity="error", timeout=8)
@@ -353,6 +365,8 @@ class GrpoApp(App):
 
     @on(WorkerGone)
     def on_worker_gone(self, message: WorkerGone) -> None:
+        if self.watching:   # a file source ends only when the app stops it
+            return
         self.state = "stopped"
         self._show_status()
         self.query_one(EventLog).add([{"event": "note", "message":
@@ -360,7 +374,10 @@ class GrpoApp(App):
                                        f"press r to start it again"}])
 
     def _redraw_tick(self) -> None:
-        """Timer: redraw curves, and the clip plot a few times a second."""
+        """Timer: redraw curves, and the clip plot a few times a second (not while a learn screen
+        covers the dashboard: what arrives meanwhile is drawn on return)."""
+        if self.learning:
+            return
         if self.stats:
             ticked = time.perf_counter()
             self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))
@@ -384,7 +401,17 @@ class GrpoApp(App):
         if self.pending_groups:
             groups, rollout, *run = self.pending_groups
             self.pending_groups, self.last_groups = None, time.monotonic()
-            self.query_one(GroupsView).show(groups, rollout, *run)
+            write_out = None if self.watching else self._write_out_seconds()
+            self.query_one(GroupsView).show(groups, rollout, write_out, *run)
+
+    def _write_out_seconds(self) -> float | None:
+        """At 2 rollouts/s or slower, and for a single step, an autoregressive policy's responses
+        appear token by token over most of the time until the next rollout."""
+        if self.state != "running":
+            return WRITE_OUT_STEP
+        if 0 < self.speed <= 2:
+            return 0.8 / self.speed
+        return None
 
     def _plot(self) -> None:
         g, self.pending_plot = self.pending_plot, None
@@ -476,6 +503,23 @@ class GrpoApp(App):
             self.start_training(config, paused=False)
         else:
             self.send("reset", config=config.to_dict(), preset_name=preset_name)
+
+    # ------------------------------------------------------------------ learn (the lesson's canvases)
+    @property
+    def learning(self) -> bool:
+        """A learn screen (the picker or a canvas) is on top; training goes on underneath."""
+        return any(getattr(s, "LEARN", False) for s in self.screen_stack)
+
+    def action_learn(self) -> None:
+        from grpotui.tui.learn import open_canvas
+
+        open_canvas(self, "picker")
+
+    def request_policy(self, callback) -> None:
+        """Ask the training process for a copy of its policy; `callback(dict)` gets it when the
+        next snapshot brings it (see worker.py, the `policy` command)."""
+        self.policy_waiters.append(callback)
+        self.send("policy")
 
     # ------------------------------------------------------------------ watching
     def action_next_run(self) -> None:
@@ -632,7 +676,10 @@ class GrpoApp(App):
             f"model and optimizer). Reset now with this preset?", yes="Reset"), answer)
 
     def get_system_commands(self, screen):
+        from grpotui.tui.learn import learn_commands
+
         yield from super().get_system_commands(screen)
+        yield from learn_commands(self)
         for b in self.BINDINGS:
             if b.action == "quit" or not self.check_action(b.action.split("(")[0], ()):
                 continue
@@ -658,3 +705,6 @@ def _shipped() -> list[str]:
     from grpotui.presets import shipped_names
 
     return shipped_names()
+
+
+DASHBOARD_ACTIONS = {b.action.split("(")[0] for b in GrpoApp.BINDINGS} - {"quit"}

@@ -29,7 +29,10 @@ def test_wide_layout_puts_everything_on_one_header_line():
 @pytest.mark.parametrize("columns, expected", [
     (50, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
     (42, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
-    (41, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00  no signal", " 0 1 2  3.00 +0.00 ✓"]),
+    # too narrow for the ratio: it goes first, the labels stay
+    (41, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal",
+          "  0 1 2  r  3.00  Δ +0.00 ✓"]),
+    (32, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00  no signal", " 0 1 2  3.00 +0.00 ✓"]),
 ])
 def test_the_no_signal_flag_moves_or_shortens_rather_than_wrap(columns, expected):
     lines = plain(columns)

@@ -35,3 +35,18 @@ def test_main_screen(snap_compare, size):
     finally:
         if app.training is not None:
             app.training.stop()
+
+
+# The lesson's canvases: seeded draws and fixed key presses, so every number is fixed.
+CANVAS_KEYS = {"picker": [], "rollout": ["n"] * 6, "variance": [], "baseline": ["n"] * 4,
+               "clip": ["e"]}
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+@pytest.mark.parametrize("name", list(CANVAS_KEYS))
+def test_learn_canvas(snap_compare, name, size):
+    from grpotui.tui.learn.app import LearnApp
+
+    app = LearnApp(None if name == "picker" else name,
+                   rollout_config=find_preset("sort4-ar").config)
+    assert snap_compare(app, terminal_size=size, press=CANVAS_KEYS[name])

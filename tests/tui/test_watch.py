@@ -287,3 +287,33 @@ async def test_text_groups_from_a_language_model_run(tmp_path):
         assert "rewards/correct/mean" in app.query_one(RunCharts).all_metrics()
         assert not app.query_one("#clip-plot").display     # no token ratios in text groups
         await app.action_quit()
+
+
+# ============================================================================ the dashboard's groups
+async def test_dashboard_metrics_groups_show_up_when_the_file_is_watched(tmp_path):
+    from grpotui.presets import find_preset
+
+    config = find_preset("lecture-centered").config
+    path = tmp_path / "dash.jsonl"
+    app = GrpoApp(config, preset_name="lecture-centered", paused=True, metrics_path=path,
+                  metrics_groups=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        await wait_for(pilot, lambda: app.query_one(GroupsView).groups is not None, "groups")
+        shown = app.query_one(GroupsView).groups
+        await app.action_quit()
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    written = [r for r in records if r.get("event") == "groups"]
+    assert [(r["step"], r["rollout"]) for r in written] == [(10, 1)]
+    assert written[0]["groups"] == shown            # exactly what the dashboard showed
+
+    watch = GrpoApp(source=FileSource([path]))
+    async with watch.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: watch.query_one(GroupsView).groups == shown, "the groups")
+        assert watch.query_one(GroupsView).border_title == "groups · dash · rollout 1"
+        assert watch.runs[0]["status"] == "finished" and watch.runs[0]["step"] == 10
+        assert "preset lecture-centered" in body(watch, "#settings-body")
+        assert watch.query_one("#clip-plot").display   # token ratios: the clip plot shows
+        await watch.action_quit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -214,3 +216,40 @@ def test_delete_refuses_path_names(tmp_path):
     with pytest.raises(P.PresetError):
         P.delete_preset("../victim", inner)
     assert (tmp_path / "victim.yaml").exists()
+
+
+# ============================================================================ where shipped presets live
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_presets_are_the_top_level_folder_in_a_checkout():
+    # a source checkout and an editable install read presets/ itself: the one copy
+    assert P.SHIPPED_DIR == REPO / "presets"
+    assert sorted(p.stem for p in (REPO / "presets").glob("*.yaml")) == P.shipped_names()
+    assert not (REPO / "grpotui" / "presets").exists()
+
+
+def test_a_regular_install_carries_the_shipped_presets(tmp_path):
+    # build a wheel from a copy of the sources (so no build/ folder lands in the checkout) and check
+    # it holds every preset as grpotui/_presets/NAME.yaml, byte for byte, where presets.py looks
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for folder in ("grpotui", "presets"):
+        shutil.copytree(REPO / folder, src / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    wheel = next((tmp_path / "dist").glob("grpotui-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        inside = {n: z.read(n) for n in z.namelist() if n.startswith("grpotui/_presets/")}
+        assert "grpotui/tui/app.tcss" in z.namelist()
+    assert inside == {f"grpotui/_presets/{p.name}": p.read_bytes()
+                      for p in (REPO / "presets").glob("*.yaml")}

@@ -160,9 +160,10 @@ def test_a_big_file_opens_sampled_with_every_event_and_the_latest_step(tmp_path,
 
 # ============================================================================ folders
 def test_a_folder_means_every_metrics_file_in_it(tmp_path):
-    for name in ("b.csv", "a.jsonl", "notes.txt", "a.jsonl.control.jsonl"):
+    for name in ("b.csv", "a.jsonl", "notes.txt", "a.jsonl.control.jsonl", "config.json"):
         (tmp_path / name).write_text("")
     assert expand_paths([tmp_path]) == [tmp_path / "a.jsonl", tmp_path / "b.csv"]
+    assert expand_paths([tmp_path / "config.json"]) == [tmp_path / "config.json"]  # when named
 
 
 @pytest.mark.parametrize("name, needles", [
@@ -316,3 +317,68 @@ def test_run_without_metrics_groups_writes_no_groups(tmp_path, lecture_config):
     path = tmp_path / "run.jsonl"
     run_headless(lecture_config, StopRules(rollouts=2), metrics_path=str(path), quiet=True)
     assert '"groups"' not in path.read_text()
+
+
+def test_status_goes_idle_with_the_seconds_counted_then_finished(tmp_path, monkeypatch):
+    from grpotui import sources
+    from grpotui.tui.widgets.status import overall_state, run_state
+
+    path = tmp_path / "run.jsonl"
+    path.write_text(line(START) + line(step(1)))
+    clock = [1000.0]
+    monkeypatch.setattr(sources.time, "monotonic", lambda: clock[0])
+    source = FileSource([path])
+    source.poll()
+    assert source.queue.pop()["status"] == "watching"
+    clock[0] += 0.5
+    source.poll()
+    assert source.queue == []                  # no news, and no heartbeat due yet
+    clock[0] += 12
+    source.poll()
+    snap = source.queue.pop()
+    assert snap["status"] == "idle" and snap["idle_seconds"] == 12.5
+    assert run_state(snap) == "idle for 12 s" and overall_state([snap]) == "idle"
+    with path.open("a") as out:
+        out.write(line(step(2)) + line({"event": "stop", "step": 2, "rollout": 1}))
+    clock[0] += 1
+    source.poll()
+    snap = source.queue.pop()
+    assert snap["status"] == "finished" and snap["step"] == 2 and snap["idle_seconds"] == 0
+
+
+def test_a_big_file_with_garbage_names_the_line_and_keeps_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(metricsfile, "BIG_FILE", 10_000)
+    monkeypatch.setattr(metricsfile, "SAMPLE_TARGET", 50)
+    monkeypatch.setattr(metricsfile, "CHUNK", 4096)
+    path = tmp_path / "big.jsonl"
+    with path.open("w") as out:
+        out.write(line(START))
+        for i in range(1, 1001):
+            out.write(line(step(i)))
+            if i == 700:
+                out.write("Traceback (most recent call last):\n")   # line 702
+    f = MetricsFollower(path)
+    recs = f.poll()
+    assert recs[-1] == step(1000) and recs[0] == START
+    assert f.records == 1001 and f.bad_lines == 1
+    assert f.problem == (f"{path} line 702: not JSON (Expecting value at column 1) (skipped); "
+                         f"the valid records are shown.")
+
+
+def test_a_big_csv_file_opens_sampled_with_its_events(tmp_path, monkeypatch):
+    monkeypatch.setattr(metricsfile, "BIG_FILE", 10_000)
+    monkeypatch.setattr(metricsfile, "SAMPLE_TARGET", 50)
+    monkeypatch.setattr(metricsfile, "CHUNK", 4096)
+    path = tmp_path / "big.csv"
+    w = MetricsWriter(path)
+    w.write(events=[START])
+    for i in range(1, 1001):
+        w.write([step(i)], [{"event": "set", "step": i, "rollout": i, "key": "kl_beta", "old": 0,
+                             "new": 1}] if i == 500 else [])
+    w.close()
+    f = MetricsFollower(path)
+    recs = f.poll()
+    assert [r["event"] for r in recs if "event" in r] == ["start", "set"]
+    steps = [r for r in recs if "event" not in r]
+    assert float(steps[-1]["step"]) == 1000 and 20 <= len(steps) <= 80
+    assert f.records == 1002 and f.problem is None

@@ -26,6 +26,10 @@ def describe(e: dict) -> str | None:
         return f"[b red]{at}: training failed: {escape(e['message'])}. Press r to reset.[/]"
     if kind == "done":
         return f"{at}: run length reached ({e['rollout']} rollouts); paused"
+    if kind == "resume":
+        past = e.get("rollouts") is not None and e.get("rollout", 0) >= e["rollouts"]
+        return (f"{at}: resumed" + (f" past the run length ({e['rollouts']} rollouts): training goes "
+                                    f"on until you pause" if past else ""))
     if kind == "stop":
         reason = f" ({escape(str(e['reason']))})" if e.get("reason") else ""
         return f"{at}: run ended{reason}"

@@ -78,13 +78,17 @@ class StatusLine(Static):
         sps = f"[b]{steps_per_second:.0f}[/]" if state == "running" else "—"
         if (self.size.width or 120) >= 110:
             speed_text = "full speed" if not speed else f"{speed:g} rollouts/s"
+            where = (f"rollout [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
+                     f"rollout [b]{rollout}[/] (past {rollouts}"
+                     f"{', going on' if state == 'running' else ''})")
             parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{preset or '-'}[/]",
-                     f"rollout [b]{rollout}[/]/{rollouts}", f"step [b]{step}[/]",
+                     where, f"step [b]{step}[/]",
                      f"{sps} steps/s", format_seconds(seconds), speed_text]
             sep = "  │  "
         else:  # narrow terminals: the same facts, fewer words
             parts = [f"[b {style}]● {state.upper()}[/]", f"[b]{preset or '-'}[/]",
-                     f"r [b]{rollout}[/]/{rollouts}", f"step [b]{step}[/]", f"{sps}/s",
+                     f"r [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
+                     f"r [b]{rollout}[/] >{rollouts}", f"step [b]{step}[/]", f"{sps}/s",
                      format_seconds(seconds)] + ([f"{speed:g} r/s"] if speed else [])
             sep = " │ "
         if state in HINT:

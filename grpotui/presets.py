@@ -1,6 +1,8 @@
 """Presets: a TrainConfig with a name and a one-line description, as a YAML file.
 
-Shipped presets live beside this module (read-only, found after any kind of install); user presets
+Shipped presets are the YAML files in the repository's top-level `presets/` folder, the one copy:
+a regular install ships them inside the package as `grpotui/_presets/` (pyproject.toml maps the
+folder there), and a source checkout or an editable install reads `presets/` itself. User presets
 live in $GRPOTUI_PRESETS_DIR, else $XDG_CONFIG_HOME/grpotui/presets, else ~/.config/grpotui/presets.
 `--preset` takes a shipped or user preset's name, or the path of any YAML file.
 
@@ -25,7 +27,15 @@ import yaml
 
 from grpotui.config import ConfigError, TrainConfig
 
-SHIPPED_DIR = Path(__file__).resolve().parent
+
+def _shipped_dir() -> Path:
+    """Where the shipped presets are: inside the installed package, else the checkout's presets/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_presets"           # a regular (wheel) install
+    return installed if installed.is_dir() else here.parent / "presets"
+
+
+SHIPPED_DIR = _shipped_dir()
 DEFAULT_PRESET = "default"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -1,0 +1,58 @@
+"""The list of canvases: enter opens one; `lab` is the dashboard."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from grpotui.tui.learn import CANVASES, LAB, make_canvas
+
+INTRO = ("The lesson's canvases: small computations you can poke at, one idea each. Every number "
+         "on them is computed (autograd or an exact formula) as you move the sliders.")
+
+
+class PickerScreen(Screen):
+    LEARN = True
+    DEFAULT_CSS = """
+    PickerScreen #picker-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    PickerScreen #picker-intro { height: auto; padding: 0 1 1 1; color: $text-muted; }
+    PickerScreen OptionList { height: 1fr; border: round $primary; }
+    PickerScreen OptionList:focus { border: round $accent; }
+    """
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def compose(self):
+        yield Static("grpotui learn: GRPO, one canvas at a time", id="picker-title")
+        yield Static(INTRO, id="picker-intro")
+        options = [Option(f"[b]{name:<9}[/] {about}", id=name)
+                   for name, (_, _, about) in CANVASES.items()]
+        options.append(Option(f"[b]{LAB[0]:<9}[/] {LAB[1]}", id=LAB[0]))
+        yield OptionList(*options, id="picker")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @property
+    def over_dashboard(self) -> bool:
+        return not getattr(self.app, "LEARN_HOME", False)
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        name = event.option.id
+        if name == LAB[0]:
+            if self.over_dashboard:
+                self.app.pop_screen()          # the dashboard is right under the picker
+            else:
+                self.app.exit(LAB[0])          # `grpotui learn` opens the dashboard next
+            return
+        self.app.push_screen(make_canvas(name))
+
+    def action_back(self) -> None:
+        if self.over_dashboard:
+            self.app.pop_screen()
+        else:
+            self.notify("This is the first screen: q quits.", timeout=3)
