@@ -251,8 +251,9 @@ class GrpotuiCallback(TrainerCallback):
     # ------------------------------------------------------------------ records
     def _model_name(self) -> str:
         model = self.trainer.model
-        model = getattr(self.trainer, "accelerator", None).unwrap_model(model) \
-            if getattr(self.trainer, "accelerator", None) else model
+        accelerator = getattr(self.trainer, "accelerator", None)
+        if accelerator is not None:
+            model = accelerator.unwrap_model(model)
         config = getattr(model, "config", None)
         return str(getattr(config, "name_or_path", "") or getattr(config, "_name_or_path", "")
                    or type(model).__name__)

@@ -288,6 +288,8 @@ class GrpoApp(App):
 
     def on_run_snapshot(self, s: dict) -> None:
         """A watched run's news: its curves, events and settings; the panels show the selected run."""
+        if not self.query(RunCharts):   # the app is shutting down: a late snapshot has no panels
+            return
         i = s["run"]
         while len(self.runs) <= i:
             self.runs.append(None)
@@ -380,7 +382,8 @@ class GrpoApp(App):
             ticked = time.perf_counter()
             self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))
         if self.watching:
-            self.query_one(RunCharts).flush()
+            for charts in self.query(RunCharts):    # none while the app is shutting down
+                charts.flush()
         else:
             self.query_one(Curves).flush()
         if self.pending_groups and time.monotonic() - self.last_groups >= 1 / GROUPS_HZ:

@@ -69,7 +69,8 @@ def test_events_and_broadcast_without_distributed():
 
 def test_importing_grpotui_never_imports_trl():
     code = ("import sys, grpotui, grpotui.cli, grpotui.steering, grpotui.metrics, "
-            "grpotui.integrations, grpotui.integrations.sorting; "
+            "grpotui.integrations, grpotui.integrations.sorting, grpotui.sources, "
+            "grpotui.tui.app, grpotui.tui.widgets.steer; "
             "print(sorted(m for m in ('trl', 'transformers', 'datasets', 'accelerate') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -88,8 +88,7 @@ class SteerPanel(Vertical):
         if key != self.layout_key:
             if self.layout_key is None and not self.pending:
                 status.update("[dim]enter a value to send it to the run[/]")
-            self._build(key, names)
-            self.call_after_refresh(self._sync)     # the new rows exist once mounted
+            self._build(key, names)                 # shows the values once its rows are mounted
         else:
             self._sync()
 
@@ -169,7 +168,14 @@ class SteerPanel(Vertical):
             self.fields[wid] = field
             new.append(Horizontal(Label(label, classes="control-label"), field,
                                   classes="control-row"))
-        rows.mount_all(new)
+        mounting = rows.mount_all(new)
+
+        async def show_values() -> None:
+            await mounting
+            if self.layout_key == key:
+                self._sync()
+
+        self.call_later(show_values)
 
     def _status(self, text: str) -> None:
         self.query_one("#steer-status", Static).update(text)
