@@ -58,9 +58,10 @@ class GrpoApp(App):
         Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
-        Binding("l", "learn", "Learn"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        # after Quit: at 80 columns the footer runs out of room here, and Quit must stay readable
+        Binding("l", "learn", "Learn"),
         # Keys type into a focused control; escape leaves it (applying its value) so they work again.
         Binding("escape", "leave_control", "Leave the control", show=False),
     ]
