@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -171,6 +172,36 @@ def bare_steps_per_second(cfg: TrainConfig, seconds: float) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def autoregressive_rates(cfg: TrainConfig, seconds: float, use_cache: bool = True
+                         ) -> tuple[float, float, float]:
+    """(optimizer steps/s, sampled tokens/s, share of a rollout spent sampling) for an
+    autoregressive preset, training as `grpotui run` does; sampling is timed inside the trainer."""
+    import functools
+
+    from grpotui.engine.trainer import Trainer
+
+    t = Trainer(cfg, final_ratios=False)
+    sample = functools.partial(type(t.policy).sample, t.policy, use_cache=use_cache)
+    spent = [0.0]
+
+    def timed_sample(*args, **kw):
+        t0 = time.perf_counter()
+        try:
+            return sample(*args, **kw)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    t.policy.sample = timed_sample
+    t.rollout()  # warm-up
+    spent[0] = 0.0
+    start_step, start_rollout, t0 = t.step, t.rollout_index, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        t.rollout()
+    elapsed = time.perf_counter() - t0
+    tokens = (t.rollout_index - start_rollout) * cfg.prompts_per_rollout * cfg.group_size * cfg.n
+    return (t.step - start_step) / elapsed, tokens / spent[0], spent[0] / elapsed
+
+
 def seconds_to_heldout(cfg: TrainConfig, target: float, limit: float) -> float:
     from grpotui.engine.trainer import Trainer
 
@@ -242,9 +273,71 @@ def first_frame_seconds() -> float:
         return float("nan")
 
 
+# ----------------------------------------------------------------------------- watching a big file
+WATCH_RECORDS = 500_000
+
+
+def make_metrics_file(path, records: int, seed: int = 0) -> None:
+    """A metrics file shaped like `grpotui run --metrics --metrics-groups` writes: a start record,
+    `records` step records with every step key, a set event every 50,000 steps and a groups record
+    every 10,000."""
+    import json
+    import random
+
+    from grpotui.metrics import STEP_KEYS
+
+    rng = random.Random(seed)
+    groups = {"prompts": [[3, 1, 2]] * 4, "targets": [[1, 2, 3]] * 4,
+              "responses": [[[1, 2, 3]] * 8] * 4, "rewards": [[3.0] * 8] * 4,
+              "deltas": [[0.0] * 8] * 4, "ratios": [[1.0] * 8] * 4,
+              "token_ratios": [1.0] * 96, "token_deltas": [0.0] * 96}
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"event": "start", "step": 0, "rollout": 0, "preset": "bench",
+                            "config": TrainConfig().to_dict()}) + "\n")
+        for i in range(1, records + 1):
+            rec = {k: round(rng.random(), 6) for k in STEP_KEYS}
+            rec.update(step=i, rollout=(i + 9) // 10, time=i / 100)
+            f.write(json.dumps(rec) + "\n")
+            if i % 50_000 == 0:
+                f.write(json.dumps({"event": "set", "step": i, "rollout": i // 10,
+                                    "key": "learning_rate", "old": 0.01, "new": 0.005}) + "\n")
+            if i % 10_000 == 0:
+                f.write(json.dumps({"event": "groups", "step": i, "rollout": i // 10,
+                                    "groups": groups}) + "\n")
+
+
+def watch_open(path, records: int) -> tuple[float, float]:
+    """(seconds, peak MB): a fresh process opens `grpotui watch` on the file until its latest step
+    is on screen (imports included, interpreter start-up not), and its peak resident memory (Linux
+    VmHWM, which unlike ru_maxrss is not carried over from the parent; nan without /proc)."""
+    code = ("import time; t0 = time.perf_counter()\n"
+            "import asyncio, sys\n"
+            "from grpotui.sources import FileSource\n"
+            "from grpotui.tui.app import GrpoApp\n"
+            "async def main():\n"
+            "    app = GrpoApp(source=FileSource([sys.argv[1]]))\n"
+            "    async with app.run_test(size=(120, 40)) as pilot:\n"
+            "        while not (app.runs and app.runs[0] and app.runs[0]['step'] == int(sys.argv[2])):\n"
+            "            await pilot.pause(0.01)\n"
+            "        await pilot.pause()\n"
+            "        print(time.perf_counter() - t0)\n"
+            "        status = open('/proc/self/status').read()\n"
+            "        print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
+            "        await app.action_quit()\n"
+            "if __name__ == '__main__':\n"
+            "    asyncio.run(main())\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(path), str(records)],
+                             capture_output=True, text=True, check=False, timeout=300)
+        seconds, mb = out.stdout.strip().splitlines()[-2:]
+        return float(seconds), float(mb)
+    except (ValueError, IndexError, subprocess.TimeoutExpired):
+        return float("nan"), float("nan")
+
+
 # ----------------------------------------------------------------------------- the whole bench
 def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
-              dashboard: bool = True, progress=None) -> list[Figure]:
+              dashboard: bool = True, progress=None, watch: bool = True) -> list[Figure]:
     def say(text: str) -> None:
         if progress:
             progress(text)
@@ -252,6 +345,8 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
     lecture = find_preset("lecture-centered").config.replace(device=device)
     large = TrainConfig(**LARGE, device=device)
     sort4 = find_preset("sort4").config.replace(device=device)
+    sort8_ar = find_preset("sort8-ar").config.replace(device=device)
+    shares: dict[str, list[float]] = {"ar_steps": [], "ar_steps_nc": []}
     figs = {k: Figure(*v) for k, v in {
         "lec_engine": ("lecture config: engine", "steps/s"),
         "lec_ref": ("lecture config: reference loop", "steps/s"),
@@ -260,13 +355,31 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         "large_ref": ("large config: reference loop", "steps/s"),
         "large_bare": ("large config: bare step (the floor)", "steps/s"),
         "sort4": ("sort4: seconds to 99% held-out exact match", "s"),
+        "ar_steps": ("sort8-ar: engine (KV cache)", "steps/s"),
+        "ar_tokens": ("sort8-ar: sampled tokens/s (KV cache)", "tok/s"),
+        "ar_steps_nc": ("sort8-ar: engine (no KV cache)", "steps/s"),
+        "ar_tokens_nc": ("sort8-ar: sampled tokens/s (no KV cache)", "tok/s"),
         "dash": ("dashboard training rate (default preset)", "steps/s"),
         "dash_headless": ("headless training rate (default preset)", "steps/s"),
         "dash_headless1": ("headless, one torch thread (default preset)", "steps/s"),
         "dash_hz": ("dashboard updates per second", "Hz"),
         "help": ("grpotui --help", "s"),
         "frame": ("dashboard first frame", "s"),
+        "watch_open": (f"watch: open a {WATCH_RECORDS:,}-record file", "s"),
+        "watch_mb": ("watch: peak memory opening it", "MB"),
+        "watch_small_mb": ("watch: peak memory, a 1,000-record file", "MB"),
     }.items()}
+    tmp = None
+    if watch:
+        import os
+        import tempfile
+
+        tmp = tempfile.TemporaryDirectory()
+        big, small = Path(tmp.name) / "big.jsonl", Path(tmp.name) / "small.jsonl"
+        say(f"writing a {WATCH_RECORDS:,}-record metrics file")
+        make_metrics_file(big, WATCH_RECORDS)
+        make_metrics_file(small, 1000)
+        figs["watch_open"].note = f"{os.path.getsize(big) / 2**20:.0f} MB of JSONL"
     for i in range(repeats):
         say(f"repeat {i + 1}/{repeats}: lecture config")
         figs["lec_engine"].values.append(engine_steps_per_second(lecture, seconds))
@@ -278,6 +391,12 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         figs["large_bare"].values.append(bare_steps_per_second(large, seconds))
         say(f"repeat {i + 1}/{repeats}: sort4 to 99%")
         figs["sort4"].values.append(seconds_to_heldout(sort4, 0.99, 120.0))
+        say(f"repeat {i + 1}/{repeats}: autoregressive")
+        for suffix, cache in (("", True), ("_nc", False)):
+            steps, tokens, share = autoregressive_rates(sort8_ar, seconds, cache)
+            figs["ar_steps" + suffix].values.append(steps)
+            figs["ar_tokens" + suffix].values.append(tokens)
+            shares["ar_steps" + suffix].append(share)
         say(f"repeat {i + 1}/{repeats}: start-up")
         figs["help"].values.append(startup_seconds(["--help"]))
         if dashboard and device == "cpu":
@@ -288,11 +407,25 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
             figs["dash_headless"].values.append(h)
             figs["dash_headless1"].values.append(h1)
             figs["dash_hz"].values.append(hz)
+        if watch:
+            say(f"repeat {i + 1}/{repeats}: watch a {WATCH_RECORDS:,}-record file")
+            t, mb = watch_open(big, WATCH_RECORDS)
+            figs["watch_open"].values.append(t)
+            figs["watch_mb"].values.append(mb)
+            figs["watch_small_mb"].values.append(watch_open(small, 1000)[1])
+    if tmp is not None:
+        tmp.cleanup()
     out = [f for f in figs.values() if f.values]
     for engine, ref, bare in (("lec_engine", "lec_ref", "lec_bare"),
                               ("large_engine", "large_ref", "large_bare")):
         figs[engine].note = (f"{figs[engine].median / figs[ref].median:.1f}x reference, "
                              f"{figs[engine].median / figs[bare].median:.0%} of floor")
+    for key, values in shares.items():
+        if values:
+            figs[key].note = f"sampling {statistics.median(values):.0%} of a rollout"
+    if figs["ar_tokens_nc"].values:
+        figs["ar_tokens"].note = (f"{figs['ar_tokens'].median / figs['ar_tokens_nc'].median:.1f}x "
+                                  f"without the cache")
     if figs["dash"].values:
         figs["dash"].note = (f"{figs['dash'].median / figs['dash_headless'].median:.0%} of headless, "
                              f"{figs['dash'].median / figs['dash_headless1'].median:.0%} of 1-thread")
@@ -321,9 +454,13 @@ def bench_table(figs: list[Figure], machine: str, device: str, repeats: int):
     from rich.table import Table
 
     table = Table(title=f"grpotui bench ({machine}, {device}, median of {repeats})")
-    for col in ("measure", "median", "min", "max", "unit", ""):
-        table.add_column(col, justify="right" if col in ("median", "min", "max") else "left",
-                         no_wrap=bool(col))
+    # In a narrow terminal the measure and the comparison wrap; numbers and units never do, and the
+    # comparison (the point of the table) keeps room of its own rather than being squeezed out.
+    table.add_column("measure", min_width=16, ratio=3)
+    for col in ("median", "min", "max"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("compared", min_width=16, ratio=2)
     for f in figs:
         r = f.row()
         fmt = "{:.2f}" if f.unit == "s" else "{:.0f}"

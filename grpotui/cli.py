@@ -35,6 +35,10 @@ SetOpt = typer.Option(None, "--set", "-s", help="Override a setting: key=value (
                       "e.g. --set learning_rate=0.01.")
 MetricsOpt = typer.Option(None, "--metrics", help="Write one record per optimizer step (and events) "
                           "to this .jsonl or .csv file.")
+MetricsGroupsOpt = typer.Option(False, "--metrics-groups", help="Also write the shown rollout's "
+                                "groups (prompts, responses, rewards, deltas, ratios) to the "
+                                "--metrics file, a few a second at most, so `grpotui watch` shows "
+                                "them.")
 SeedOpt = typer.Option(None, "--seed", help="Override the preset's seed.")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or auto.")
 PresetsDirOpt = typer.Option(None, "--presets-dir", help="Folder of user presets (default: "
@@ -75,6 +79,7 @@ def main_callback(
     paused: bool = typer.Option(False, "--paused", help="Open paused instead of training at once."),
     seed: Optional[int] = SeedOpt,
     presets_dir: Optional[Path] = PresetsDirOpt,
+    metrics_groups: bool = MetricsGroupsOpt,
 ) -> None:
     """Open the live dashboard (the default command)."""
     if ctx.invoked_subcommand is not None:
@@ -82,6 +87,7 @@ def main_callback(
         return
     try:
         found, config = resolve_config(preset, set_, seed, None, presets_dir)
+        _check_metrics_groups(metrics_groups, metrics)
         if metrics is not None:
             from grpotui.metrics import MetricsWriter
 
@@ -95,7 +101,13 @@ def main_callback(
     from grpotui.tui.app import GrpoApp
 
     GrpoApp(config=config, preset_name=found.name, metrics_path=metrics, paused=paused,
-            presets_dir=presets_dir).run()
+            presets_dir=presets_dir, metrics_groups=metrics_groups).run()
+
+
+def _check_metrics_groups(metrics_groups: bool, metrics) -> None:
+    if metrics_groups and metrics is None:
+        raise ConfigError("--metrics-groups writes groups records into the metrics file: give "
+                          "--metrics FILE.jsonl (or .csv) too.")
 
 
 @app.command()
@@ -109,6 +121,7 @@ def run(
     target_heldout: Optional[float] = typer.Option(None, "--target-heldout", help="Stop when held-out "
                                                    "exact match reaches this (0 to 1)."),
     metrics: Optional[Path] = MetricsOpt,
+    metrics_groups: bool = MetricsGroupsOpt,
     seed: Optional[int] = SeedOpt,
     device: Optional[str] = DeviceOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print the summary only."),
@@ -124,10 +137,12 @@ def run(
             raise ConfigError(f"--max-seconds {max_seconds}: must be a positive number of seconds.")
         if target_heldout is not None and not 0 <= target_heldout <= 1:
             raise ConfigError(f"--target-heldout {target_heldout}: must be from 0 to 1.")
+        _check_metrics_groups(metrics_groups, metrics)
         found, config = resolve_config(preset, set_, seed, device, presets_dir)
         rules = StopRules(steps, rollouts, max_seconds, target_heldout)
         summary = run_headless(config, rules, preset_name=found.name,
-                               metrics_path=str(metrics) if metrics else None, quiet=quiet)
+                               metrics_path=str(metrics) if metrics else None, quiet=quiet,
+                               metrics_groups=metrics_groups)
     except ConfigError as e:
         raise fail(str(e)) from None
     if summary.failed:
@@ -179,15 +194,65 @@ def learn(
 
 
 @app.command()
+def watch(
+    paths: List[Path] = typer.Argument(..., help="Metrics files (.jsonl or .csv, from `grpotui "
+                                       "run --metrics`, the dashboard's --metrics or the TRL "
+                                       "integration) or folders of them. A file may not exist "
+                                       "yet: it is waited for."),
+    name: Optional[List[str]] = typer.Option(None, "--name", "-n", help="The legend name of each "
+                                             "run, in order (repeatable; default: the file's name "
+                                             "without extension)."),
+    x: str = typer.Option("step", "--x", help="The curves' x axis: step or time (training "
+                          "seconds)."),
+    smoothing: float = typer.Option(0.6, "--smoothing", help="EMA smoothing of every curve, 0 "
+                                    "(none) to 0.99 (TensorBoard's slider); , and . change it."),
+    metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="A metric to chart: a "
+                                               "name or a glob such as 'rewards/*' (repeatable; "
+                                               "default: all, the familiar ones first)."),
+    control: bool = typer.Option(False, "--control", help="Steer the run (one metrics file of a "
+                                 "TRL run attached with control=True): controls for the learning "
+                                 "rate, beta, epsilon and reward weights write to its command file."),
+) -> None:
+    """Watch runs live from their metrics files, read-only: curves of every run overlaid, the
+    selected run's groups and settings. Follows files as they grow. With --control, steer one run."""
+    from grpotui.metricsfile import WatchError
+    from grpotui.sources import FileSource
+
+    try:
+        if x not in ("step", "time"):
+            raise ConfigError(f"--x {x}: allowed: step or time.")
+        if not 0 <= smoothing <= 0.99:
+            raise ConfigError(f"--smoothing {smoothing}: must be from 0 to 0.99.")
+        if control and (len(paths) != 1 or paths[0].is_dir()):
+            raise ConfigError(f"--control steers one run: give exactly one metrics file (got "
+                              f"{', '.join(str(p) for p in paths)}).")
+        source = FileSource(paths, names=name, control=control)
+        if name and len(name) > len(source.runs) and not any(p.is_dir() for p in paths):
+            raise ConfigError(f"--name given {len(name)} times for {len(source.runs)} metrics "
+                              f"file(s) ({', '.join(str(r.path) for r in source.runs) or 'none'}); "
+                              f"give at most one name per file, in order.")
+        if not source.runs and not any(p.is_dir() for p in paths):
+            raise ConfigError("nothing to watch: give metrics files or folders.")
+    except (ConfigError, WatchError) as e:
+        raise fail(str(e)) from None
+    from grpotui.tui.app import GrpoApp
+
+    GrpoApp(source=source, smoothing=smoothing, x=x, metric_patterns=metric).run()
+
+
+@app.command()
 def bench(
     repeats: int = typer.Option(3, "--repeats", help="Repeats of each measurement (median, min, max)."),
     seconds: float = typer.Option(3.0, "--seconds", help="Seconds of training per rate measurement."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Skip the dashboard figures."),
+    no_watch: bool = typer.Option(False, "--no-watch", help="Skip opening a 500,000-record metrics "
+                                  "file with `grpotui watch` (writing the file takes a while)."),
 ) -> None:
     """Measure training speed on this machine: engine vs a lecture-style reference loop, sort4 to 99%
-    held-out exact match, the dashboard's rate vs headless, and start-up times."""
+    held-out exact match, the dashboard's rate vs headless, start-up times, and `grpotui watch`
+    opening a 500,000-record metrics file (time and peak memory)."""
     import json
 
     try:
@@ -205,7 +270,8 @@ def bench(
 
     console = Console(stderr=True)
     figs = run_bench(repeats, seconds, device, dashboard=not no_dashboard,
-                     progress=None if json_out else lambda t: console.print(f"[dim]{t}[/]"))
+                     progress=None if json_out else lambda t: console.print(f"[dim]{t}[/]"),
+                     watch=not no_watch)
     machine = machine_description()
     if json_out:
         typer.echo(json.dumps({"machine": machine, "device": device,

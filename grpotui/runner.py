@@ -67,15 +67,20 @@ class _StopFlag:
 
 
 def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = "",
-                 metrics_path: str | None = None, quiet: bool = False) -> RunSummary:
+                 metrics_path: str | None = None, quiet: bool = False,
+                 metrics_groups: bool = False) -> RunSummary:
     from grpotui.engine.rewards import mix_max_reward
     from grpotui.engine.trainer import Trainer, describe_failure
 
     if rules.steps is None and rules.rollouts is None and rules.max_seconds is None \
             and rules.target_heldout is None:
         rules.rollouts = config.rollouts
+    from grpotui.worker import GroupsRecords
+
     writer = MetricsWriter(metrics_path) if metrics_path else None
     trainer = Trainer(config, final_ratios=False)
+    groups_records = GroupsRecords() if metrics_groups and writer else None
+    last_groups = None   # groups of the latest rollout when they were not written
     if writer:
         writer.write(events=[{"event": "start", "step": 0, "rollout": 0, "preset": preset_name,
                               "config": config.to_dict()}])
@@ -100,7 +105,10 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
             while True:
                 remaining = None if rules.steps is None else rules.steps - trainer.step
                 try:
-                    result = trainer.rollout(max_steps=remaining)
+                    # groups records show the ratios after the update: one more forward pass, paid
+                    # only by the rollouts whose groups are written (a few a second)
+                    result = trainer.rollout(max_steps=remaining, final_ratios=(
+                        True if groups_records and groups_records.due() else None))
                 except Exception as e:  # a reward function that raised, out of memory, ...
                     stopped = "failed"
                     failed = (f"training failed in rollout {trainer.rollout_index + 1}, after step "
@@ -109,6 +117,9 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
                 done_steps = trainer.step
                 if writer:
                     writer.write(result.metrics, result.events)
+                    if groups_records:
+                        wrote = groups_records.maybe_write(writer, trainer, result.groups)
+                        last_groups = None if wrote else result.groups
                 if result.metrics:
                     last = result.metrics[-1]
                 if result.diverged:
@@ -132,6 +143,8 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
     seconds = time.perf_counter() - t0
     heldout = trainer.heldout_exact_match if failed else trainer.evaluate()
     if writer:
+        if groups_records and last_groups is not None:   # the run's final groups, always
+            groups_records.maybe_write(writer, trainer, last_groups, force=True)
         if failed:
             writer.write(events=[{"event": "error", "step": done_steps,
                                   "rollout": trainer.rollout_index, "message": failed}])

@@ -34,16 +34,19 @@ from typing import Any
 
 SNAPSHOT_HZ = 20
 GROUPS_HZ = 5      # groups travel (and are shown) at most this often: the biggest panel; more is a blur
+METRICS_GROUPS_HZ = 2  # groups records written to a metrics file (--metrics-groups), at most
 CURVE_KEYS = ("reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
-              "entropy", "grad_norm")
+              "entropy", "grad_norm", "lr")
 MAX_PLOT_TOKENS = 400  # (ratio, delta) pairs sent for the clip plot
 
 
 class TrainingWorker:
-    """The UI side of the training process."""
+    """The UI side of the training process: a source of snapshots (grpotui.sources)."""
+
+    read_only = False
 
     def __init__(self, config, *, paused: bool = False, metrics_path: str | None = None,
-                 preset_name: str = ""):
+                 preset_name: str = "", metrics_groups: bool = False):
         ctx = mp.get_context("spawn")
         with _real_stderr():
             self.commands: mp.Queue = ctx.Queue()
@@ -51,7 +54,7 @@ class TrainingWorker:
         self.process = ctx.Process(
             target=worker_main, name="grpotui-trainer", daemon=True,
             args=(config.to_dict(), paused, str(metrics_path) if metrics_path else None,
-                  preset_name, self.commands, self.snapshots))
+                  preset_name, self.commands, self.snapshots, metrics_groups))
 
     def start(self) -> None:
         with _real_stderr():
@@ -106,7 +109,7 @@ class _real_stderr:
 
 # ----------------------------------------------------------------------------- the training process
 def worker_main(config_dict: dict, paused: bool, metrics_path: str | None, preset_name: str,
-                commands: mp.Queue, snapshots: mp.Queue) -> None:
+                commands: mp.Queue, snapshots: mp.Queue, metrics_groups: bool = False) -> None:
     # The terminal belongs to the dashboard: anything this process prints (a library warning, say)
     # would scribble over it. Errors travel to the dashboard in snapshots instead.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -124,13 +127,15 @@ def worker_main(config_dict: dict, paused: bool, metrics_path: str | None, prese
     # preset): 1 thread 134 steps/s; 2 threads 91; 2 threads with OMP_WAIT_POLICY=PASSIVE 88.
     torch.set_num_threads(1)
     try:
-        _WorkerLoop(config_dict, paused, metrics_path, preset_name, commands, snapshots).run()
+        _WorkerLoop(config_dict, paused, metrics_path, preset_name, commands, snapshots,
+                    metrics_groups).run()
     except KeyboardInterrupt:
         pass
 
 
 class _WorkerLoop:
-    def __init__(self, config_dict, paused, metrics_path, preset_name, commands, snapshots):
+    def __init__(self, config_dict, paused, metrics_path, preset_name, commands, snapshots,
+                 metrics_groups=False):
         from grpotui.config import TrainConfig
         from grpotui.metrics import MetricsWriter
 
@@ -138,6 +143,7 @@ class _WorkerLoop:
         self.config = TrainConfig.from_dict(config_dict)
         self.preset_name = preset_name
         self.writer = MetricsWriter(metrics_path) if metrics_path else None
+        self.groups_writer = GroupsRecords() if metrics_groups and self.writer else None
         self.status = "paused" if paused else "running"
         self.speed = 0.0            # rollouts per second; 0 = full speed
         self.steps_requested = 0
@@ -352,6 +358,8 @@ class _WorkerLoop:
         self.rollout_seconds = 0.8 * self.rollout_seconds + 0.2 * (time.monotonic() - started)
         if self.writer:
             self.writer.write(result.metrics, result.events)
+            if self.groups_writer:
+                self.groups_writer.maybe_write(self.writer, t, result.groups)
         self.events.extend(result.events)
         for m in result.metrics:
             self.points.append({"step": m["step"], "steps_per_second": m["steps_per_second"],
@@ -364,6 +372,27 @@ class _WorkerLoop:
         elif t.rollout_index == t.config.rollouts and self.status == "running":
             self.status = "done"
             self._log({"event": "done", "step": t.step, "rollout": t.rollout_index})
+
+
+class GroupsRecords:
+    """--metrics-groups: the shown rollout's groups as `groups` records in the metrics file
+    ({"event": "groups", "step", "rollout", "groups": the groups panel's dict}), at most
+    METRICS_GROUPS_HZ a second however fast training runs."""
+
+    def __init__(self, hz: float = METRICS_GROUPS_HZ):
+        self.every = 1 / hz
+        self.last = -1e9
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.every
+
+    def maybe_write(self, writer, trainer, groups, force: bool = False) -> bool:
+        if groups is None or not (force or self.due()):
+            return False
+        self.last = time.monotonic()
+        writer.write(events=[{"event": "groups", "step": trainer.step,
+                              "rollout": trainer.rollout_index, "groups": _groups_dict(groups)}])
+        return True
 
 
 def _groups_dict(g) -> dict:

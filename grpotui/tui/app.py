@@ -1,7 +1,9 @@
-"""The grpotui dashboard: GRPO training live in a terminal.
+"""The grpotui dashboard: GRPO training live in a terminal, or metrics files watched (`grpotui watch`).
 
-Training runs in its own process (grpotui.worker); a Textual thread worker relays its snapshots here
-as messages. Nothing on this side waits for training: key presses become commands on a queue.
+Snapshots come from a source (grpotui.sources): the training process (grpotui.worker), or metrics
+files followed as they grow. A Textual thread worker relays them here as messages, so nothing on this
+side waits for training or for a file. Key presses become commands on a queue; a read-only source
+(files) hides the controls it cannot obey and shows its runs' settings instead.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -20,26 +23,52 @@ from textual.widgets import Footer
 from grpotui.config import TrainConfig
 from grpotui.tui.messages import SnapshotReceived, WorkerGone
 from grpotui.tui.stats import LAG_TICK, STATS_EVERY, UiStats
+from grpotui.tui.widgets.charts import RunCharts, rich_colour
 from grpotui.tui.widgets.clip_plot import ClipPlot
 from grpotui.tui.widgets.controls import Controls
 from grpotui.tui.widgets.curves import Curves
 from grpotui.tui.widgets.events import EventLog
 from grpotui.tui.widgets.groups import GroupsView
+from grpotui.tui.widgets.settings import SettingsView
+from grpotui.tui.widgets.steer import SteerPanel
 from grpotui.tui.widgets.status import StatusLine
 from grpotui.worker import GROUPS_HZ
 
 CURVE_HZ = 10   # sparkline redraws per second, at most
 PLOT_HZ = 4     # clip-plot redraws per second, at most (plotext rebuilds the whole plot)
+WRITE_OUT_STEP = 1.2  # seconds over which a single step's responses are written out, token by token
+
+
+SMOOTHING_STEPS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+TRAINING_ACTIONS = {"toggle_pause", "step", "reset", "save_preset", "load_preset", "learn"}
+WATCH_ACTIONS = {"next_run", "toggle_run", "smoothing", "pick_metrics", "chart_page", "toggle_x"}
 
 
 def merge_snapshots(snaps: list[dict]) -> dict:
-    """Fold several snapshots into one: the latest state with every point and event since."""
+    """Fold several snapshots (of one run) into one: the latest state with every point and event
+    since (since the last restart, when a watched file was replaced)."""
+    restarts = [i for i, s in enumerate(snaps) if s.get("restarted")]
+    if restarts:
+        snaps = snaps[restarts[-1]:]
     merged = dict(snaps[-1])
     merged["points"] = [p for s in snaps for p in s["points"]]
     merged["events"] = [e for s in snaps for e in s["events"]]
-    merged["groups"] = next((s["groups"] for s in reversed(snaps) if s["groups"]), None)
+    with_groups = next((s for s in reversed(snaps) if s["groups"]), None)
+    merged["groups"] = with_groups["groups"] if with_groups else None
+    if with_groups and "groups_rollout" in with_groups:
+        merged["groups_rollout"] = with_groups["groups_rollout"]
+    if restarts:
+        merged["restarted"] = True
     merged["policy"] = next((s["policy"] for s in reversed(snaps) if s.get("policy")), None)
     return merged
+
+
+def merge_by_run(snaps: list[dict]) -> list[dict]:
+    """merge_snapshots for each run in a burst (a training source has one run)."""
+    by_run: dict = {}
+    for s in snaps:
+        by_run.setdefault(s.get("run"), []).append(s)
+    return [merge_snapshots(group) for group in by_run.values()]
 
 
 class GrpoApp(App):
@@ -58,6 +87,15 @@ class GrpoApp(App):
         Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
+        # watching files (grpotui watch): these replace the training keys
+        Binding("c", "next_run", "Next run"),
+        Binding("space", "toggle_run", "Show/hide run"),
+        Binding("m", "pick_metrics", "Metrics"),
+        Binding("full_stop", "smoothing(1)", "Smoothing up"),
+        Binding("comma", "smoothing(-1)", "Smoothing down"),
+        Binding("right_curly_bracket", "chart_page(1)", "Next metrics", show=False),
+        Binding("left_curly_bracket", "chart_page(-1)", "Previous metrics", show=False),
+        Binding("t", "toggle_x", "x: step/time", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         # after Quit: at 80 columns the footer runs out of room here, and Quit must stay readable
@@ -68,8 +106,20 @@ class GrpoApp(App):
 
     def __init__(self, config: TrainConfig | None = None, *, preset_name: str = "default",
                  metrics_path: str | Path | None = None, paused: bool = False,
-                 presets_dir: str | Path | None = None) -> None:
+                 presets_dir: str | Path | None = None, metrics_groups: bool = False,
+                 source=None, smoothing: float = 0.6, x: str = "step",
+                 metric_patterns: list[str] | None = None) -> None:
+        """Trains (config, preset_name, ...) or, given a read-only `source` (a FileSource), watches
+        its runs: smoothing (0 to 0.99), x ("step" or "time") and metric_patterns (names or globs
+        of the metrics to chart) apply to watching."""
         super().__init__()
+        self.source = source
+        self.watching = source is not None and getattr(source, "read_only", False)
+        self.steering = self.watching and bool(getattr(source, "control", False))
+        self.metrics_groups = metrics_groups
+        self.smoothing, self.x, self.metric_patterns = smoothing, x, metric_patterns
+        self.runs: list[dict | None] = []   # watching: each run's latest facts
+        self.selected = 0
         self.config = config or TrainConfig()       # the live settings, as the trainer reports them
         self.config_dict = self.config.to_dict()
         self.start_config = self.config             # what the run started from (for save's diff)
@@ -95,14 +145,38 @@ class GrpoApp(App):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="top"):
-            yield GroupsView(id="groups")
-            with Vertical(id="right"):
-                yield Curves(id="curves")
-                yield ClipPlot(id="clip-plot")
+            if self.watching:  # the curves get the right column; the clip plot goes under groups
+                with Vertical(id="left", classes="no-clip"):
+                    yield GroupsView(id="groups")
+                    yield ClipPlot(id="clip-plot")
+                with Vertical(id="right", classes="watching"):
+                    yield RunCharts(self.smoothing, self.x, self.metric_patterns, id="charts")
+            else:
+                yield GroupsView(id="groups")
+                with Vertical(id="right"):
+                    yield Curves(id="curves")
+                    yield ClipPlot(id="clip-plot")
         with Horizontal(id="bottom"):
-            yield Controls(self.config.to_dict(), id="controls")
+            if self.steering:
+                yield SteerPanel(id="steer")
+            if self.watching:
+                yield SettingsView(id="settings", classes="beside-steer" if self.steering else "")
+            else:
+                yield Controls(self.config.to_dict(), id="controls")
             yield EventLog(id="events")
         yield Footer()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Training keys while training, watching keys while watching (space is both); while a
+        learn screen is up, the dashboard's own keys are off: the canvas has its own, and training
+        goes on as it was."""
+        if action in DASHBOARD_ACTIONS and self.learning:
+            return False
+        if action in TRAINING_ACTIONS:
+            return not self.watching
+        if action in WATCH_ACTIONS:
+            return self.watching
+        return True
 
     def on_resize(self, event) -> None:
         # Below 100 columns the footer's keys and the palette key fit only without padding.
@@ -110,9 +184,18 @@ class GrpoApp(App):
 
     def on_mount(self) -> None:
         self.query_one("#groups").border_title = "groups"
-        self.query_one("#curves").border_title = "curves"
-        self.query_one("#controls").border_title = "controls (apply at next rollout)"
         self.query_one("#events").border_title = "events"
+        if self.watching:
+            self.query_one("#charts").border_title = "curves"
+            self.query_one("#charts").border_subtitle = "m metrics  { } page  , . smoothing"
+            self.query_one("#settings").border_title = \
+                "settings" if self.steering else "settings (read-only)"
+            if self.steering:
+                self.query_one("#steer").border_title = "controls (apply at next step)"
+            self.query_one(GroupsView).show_message("waiting for the first records…")
+        else:
+            self.query_one("#curves").border_title = "curves"
+            self.query_one("#controls").border_title = "controls (apply at next rollout)"
         self.query_one("#clip-plot", ClipPlot).replot()
         self.query_one("#groups").focus()
         self._show_status()
@@ -122,34 +205,42 @@ class GrpoApp(App):
         if self.stats:
             self.set_interval(LAG_TICK, self.stats.tick)
             self.set_interval(STATS_EVERY, self._flush_stats)
-        self.start_training(self.config, paused=self.start_paused)
+        if self.watching:
+            self.source.start()
+            self.relay(self.source)
+        else:
+            self.start_training(self.config, paused=self.start_paused)
 
-    # ------------------------------------------------------------------ the training process
+    # ------------------------------------------------------------------ the sources
     def start_training(self, config: TrainConfig, paused: bool) -> None:
         from grpotui.worker import TrainingWorker
 
         if self.training is not None:
             self.training.stop()
         self.training = TrainingWorker(config, paused=paused, metrics_path=self.metrics_path,
-                                       preset_name=self.preset_name)
+                                       preset_name=self.preset_name,
+                                       metrics_groups=self.metrics_groups)
         self.training.start()
         self.relay(self.training)
 
     @work(thread=True, exclusive=True, group="relay")
-    def relay(self, training) -> None:
-        """Move snapshots from the training process to the UI as messages, merging bursts."""
+    def relay(self, source) -> None:
+        """Move snapshots from the source (training process or files) to the UI as messages,
+        merging bursts. Runs in a thread: a source may wait, or read files, here."""
         me = get_current_worker()
         while not me.is_cancelled:
-            snap = training.get(timeout=0.1)
+            snap = source.get(timeout=0.1)
             if snap is None:
-                if not training.alive and not me.is_cancelled:
-                    self.post_message(WorkerGone(training.process.exitcode))
+                if not source.alive and not me.is_cancelled:
+                    process = getattr(source, "process", None)
+                    self.post_message(WorkerGone(process.exitcode if process else None))
                     return
                 continue
             snaps = [snap]
-            while len(snaps) < 100 and (more := training.get(timeout=0)) is not None:
+            while len(snaps) < 100 and (more := source.get(timeout=0)) is not None:
                 snaps.append(more)
-            self.post_message(SnapshotReceived(merge_snapshots(snaps)))
+            for merged in merge_by_run(snaps):
+                self.post_message(SnapshotReceived(merged))
 
     def send(self, cmd: str, **kw) -> None:
         if self.training is not None:
@@ -161,6 +252,11 @@ class GrpoApp(App):
         started = time.perf_counter()
         s = message.snapshot
         self.snapshots_seen += 1
+        if "run" in s:
+            self.on_run_snapshot(s)
+            if self.stats:
+                self.stats.handler(time.perf_counter() - started)
+            return
         self.state, self.rollout, self.step = s["status"], s["rollout"], s["step"]
         self.train_seconds = s["train_seconds"]
         self.steps_per_second = s.get("steps_per_second", 0.0)
@@ -191,8 +287,85 @@ class GrpoApp(App):
         if self.stats:
             self.stats.handler(time.perf_counter() - started)
 
+    def on_run_snapshot(self, s: dict) -> None:
+        """A watched run's news: its curves, events and settings; the panels show the selected run."""
+        i = s["run"]
+        while len(self.runs) <= i:
+            self.runs.append(None)
+        prev = self.runs[i] or {}
+        restarted = s.get("restarted", False)
+        changed = {} if restarted else dict(prev.get("changed", {}))
+        events = s["events"]
+        if any(e.get("event") in ("start", "reset") for e in events):
+            changed = {}
+        for e in events:
+            if e.get("event") == "set" and "key" in e:
+                changed.setdefault(e["key"], e.get("old"))
+        groups = s["groups"] or (None if restarted else prev.get("groups"))
+        groups_rollout = s.get("groups_rollout") if s["groups"] else prev.get("groups_rollout")
+        run = self.runs[i] = {**s, "groups": groups, "groups_rollout": groups_rollout,
+                              "changed": changed, "points": [], "events": []}
+        charts = self.query_one(RunCharts)
+        log = self.query_one(EventLog)
+        several = len(getattr(self.source, "runs", ())) > 1
+        prefix = f"[{rich_colour(i)}]{escape(s['name'])}[/] " if several else ""
+        with self.batch_update():
+            if restarted:
+                charts.clear_run(i)
+                log.add([{"event": "note", "message": f"{s['name']}: the file was replaced or "
+                                                      f"truncated; reading it from the start"}])
+            charts.run(i, s["name"])
+            if any(e.get("event") == "reset" for e in events):
+                charts.clear_run(i)
+            charts.add_points(i, s["name"], s["points"])
+            charts.add_marks(i, s["name"], events)
+            if events:
+                log.add(events, prefix=prefix)
+                if self.steering:
+                    self.query_one(SteerPanel).answered(events)
+            if s.get("problem") and s["problem"] != prev.get("problem"):
+                log.add([{"event": "note", "message": s["problem"]}], prefix=prefix)
+                self.notify(s["problem"], title="bad lines skipped" if s.get("points") or
+                            prev else "not a metrics file", severity="warning", timeout=10)
+            if i == self.selected:
+                self._show_run(news=bool(s["groups"]) or restarted or not prev
+                               or bool(events) or not prev.get("config") == s.get("config"))
+            self._show_status()
+
+    def _show_run(self, news: bool = True) -> None:
+        """Point the groups, clip plot and settings panels at the selected run."""
+        if not self.runs or self.selected >= len(self.runs) or self.runs[self.selected] is None:
+            return
+        run = self.runs[self.selected]
+        if news:
+            self.query_one(SettingsView).show(run["name"], run.get("config"), run.get("preset", ""),
+                                              run.get("changed"))
+            if self.steering:
+                self.query_one(SteerPanel).show(run.get("control"), run.get("config"))
+        groups = run.get("groups")
+        left = self.query_one("#left")
+        if groups:
+            if news:
+                self.pending_groups = (groups, run.get("groups_rollout") or run["rollout"],
+                                       run["name"])
+                self.pending_plot = groups if groups.get("token_ratios") else None
+            left.set_class(not groups.get("token_ratios"), "no-clip")
+        elif news:
+            self.pending_groups = self.pending_plot = None
+            left.set_class(True, "no-clip")
+            what = "waiting for its file to appear" if run["status"] == "waiting" else \
+                "no groups records in this file (yet)"
+            self.query_one(GroupsView).show_message(
+                f"[b]{escape(run['name'])}[/]: {what}.\n\nThe curves and settings come from its step "
+                f"and start records. A run shows its groups here when it writes them: "
+                f"[b]grpotui run --metrics FILE --metrics-groups[/] (or the dashboard's "
+                f"--metrics-groups, or the TRL integration).",
+                title=f"groups · {run['name']}")
+
     @on(WorkerGone)
     def on_worker_gone(self, message: WorkerGone) -> None:
+        if self.watching:   # a file source ends only when the app stops it
+            return
         self.state = "stopped"
         self._show_status()
         self.query_one(EventLog).add([{"event": "note", "message":
@@ -207,7 +380,10 @@ class GrpoApp(App):
         if self.stats:
             ticked = time.perf_counter()
             self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))
-        self.query_one(Curves).flush()
+        if self.watching:
+            self.query_one(RunCharts).flush()
+        else:
+            self.query_one(Curves).flush()
         if self.pending_groups and time.monotonic() - self.last_groups >= 1 / GROUPS_HZ:
             self._show_groups()
         if self.pending_plot and time.monotonic() - self.last_plot >= 1 / PLOT_HZ:
@@ -215,28 +391,55 @@ class GrpoApp(App):
 
     def _flush_stats(self) -> None:
         pid = self.training.process.pid if self.training is not None else None
-        self.stats.flush(step=self.step, steps_per_second=self.steps_per_second, worker_pid=pid,
+        step = max((r["step"] for r in self.runs if r), default=0) if self.watching else self.step
+        self.stats.flush(step=step, steps_per_second=self.steps_per_second, worker_pid=pid,
                          widgets=len(self.screen.query("*")))
 
     def _show_groups(self) -> None:
         if self.pending_groups:
-            groups, rollout = self.pending_groups
+            groups, rollout, *run = self.pending_groups
             self.pending_groups, self.last_groups = None, time.monotonic()
-            self.query_one(GroupsView).show(groups, rollout)
+            write_out = None if self.watching else self._write_out_seconds()
+            self.query_one(GroupsView).show(groups, rollout, write_out, *run)
+
+    def _write_out_seconds(self) -> float | None:
+        """At 2 rollouts/s or slower, and for a single step, an autoregressive policy's responses
+        appear token by token over most of the time until the next rollout."""
+        if self.state != "running":
+            return WRITE_OUT_STEP
+        if 0 < self.speed <= 2:
+            return 0.8 / self.speed
+        return None
 
     def _plot(self) -> None:
         g, self.pending_plot = self.pending_plot, None
         if not g:
             return
         self.last_plot = time.monotonic()
-        ratios, deltas, eps = g["token_ratios"], g["token_deltas"], self.config.clip_eps
+        ratios, deltas, eps = g["token_ratios"], g.get("token_deltas") or [], self._clip_eps()
         low = sum(1 for r, d in zip(ratios, deltas) if r < 1 - eps and d < 0)
         high = sum(1 for r, d in zip(ratios, deltas) if r > 1 + eps and d > 0)
         n = max(1, len(ratios))
         self.query_one(ClipPlot).set_batch(
             eps, ratios, deltas, f"PPO clip · clipped low {low / n:.0%} high {high / n:.0%}")
 
+    def _clip_eps(self) -> float:
+        if not self.watching:
+            return self.config.clip_eps
+        run = self.runs[self.selected] if self.selected < len(self.runs) else None
+        config = (run or {}).get("config") or {}
+        for key in ("clip_eps", "epsilon"):   # grpotui's name, TRL's name
+            if isinstance(config.get(key), (int, float)):
+                return float(config[key])
+        return 0.2
+
     def _show_status(self) -> None:
+        if self.watching:
+            charts = self.query_one(RunCharts)
+            self.query_one(StatusLine).show_watch(
+                runs=[r for r in self.runs if r], selected=self.selected,
+                smoothing=charts.smoothing, x=charts.x)
+            return
         self.query_one(StatusLine).show(
             state=self.state, preset=self.preset_name, rollout=self.rollout,
             rollouts=self.config.rollouts, step=self.step, steps_per_second=self.steps_per_second,
@@ -246,6 +449,16 @@ class GrpoApp(App):
     @on(Controls.SettingChanged)
     def on_setting_changed(self, message: Controls.SettingChanged) -> None:
         self.send("set", changes={message.key: message.value})
+
+    @on(SteerPanel.Steer)
+    def on_steer(self, message: SteerPanel.Steer) -> None:
+        """Append the change to the watched run's command file; the run answers in its metrics."""
+        try:
+            cid = self.source.steer(message.changes)
+        except OSError as e:
+            self.notify(str(e), title="cannot steer", severity="error", timeout=8)
+            return
+        self.query_one(SteerPanel).sent(cid, message.wid, message.what)
 
     @on(Controls.SpeedChanged)
     def on_speed_changed(self, message: Controls.SpeedChanged) -> None:
@@ -306,12 +519,61 @@ class GrpoApp(App):
         self.policy_waiters.append(callback)
         self.send("policy")
 
-    def check_action(self, action: str, parameters) -> bool | None:
-        # While a learn screen is up, the dashboard's own keys (pause, reset, save...) are off:
-        # the canvas has its own, and training goes on as it was.
-        if action in DASHBOARD_ACTIONS and self.learning:
-            return False
-        return True
+    # ------------------------------------------------------------------ watching
+    def action_next_run(self) -> None:
+        known = [i for i, r in enumerate(self.runs) if r]
+        if len(known) < 2:
+            self.notify("Only one run is being watched: give watch more files or a folder.")
+            return
+        later = [i for i in known if i > self.selected]
+        self.selected = later[0] if later else known[0]
+        self.query_one(RunCharts).select(self.selected)
+        self._show_run()
+        self._show_groups()
+        self._plot()
+        self._show_status()
+
+    def action_toggle_run(self) -> None:
+        charts = self.query_one(RunCharts)
+        if self.selected < len(charts.runs):
+            shown = charts.toggle(self.selected)
+            self.notify(f"{charts.runs[self.selected].name} {'shown' if shown else 'hidden'} on the "
+                        f"curves")
+
+    def action_smoothing(self, direction: int) -> None:
+        charts = self.query_one(RunCharts)
+        now = charts.smoothing
+        if direction > 0:
+            new = next((v for v in SMOOTHING_STEPS if v > now + 1e-9), SMOOTHING_STEPS[-1])
+        else:
+            new = next((v for v in reversed(SMOOTHING_STEPS) if v < now - 1e-9), 0.0)
+        self.smoothing = new
+        charts.set_smoothing(new)
+        self._show_status()
+
+    def action_chart_page(self, delta: int) -> None:
+        self.query_one(RunCharts).turn_page(delta)
+
+    def action_toggle_x(self) -> None:
+        charts = self.query_one(RunCharts)
+        charts.set_x("time" if charts.x == "step" else "step")
+        self.x = charts.x
+        self._show_status()
+
+    def action_pick_metrics(self) -> None:
+        from grpotui.tui.screens.metrics import MetricsScreen
+
+        charts = self.query_one(RunCharts)
+        every = charts.all_metrics()
+        if not every:
+            self.notify("No metrics read yet.")
+            return
+
+        def chosen(result: list[str] | None) -> None:
+            if result is not None:
+                charts.choose(result or None)
+
+        self.push_screen(MetricsScreen(every, charts.shown_metrics()), chosen)
 
     def action_leave_control(self) -> None:
         self.query_one(GroupsView).focus()
@@ -328,7 +590,8 @@ class GrpoApp(App):
     def action_help(self) -> None:
         from grpotui.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen(list(self.BINDINGS)))
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if self.check_action(
+            b.action.split("(")[0], ())], watching=self.watching))
 
     def action_save_preset(self) -> None:
         from grpotui.presets import PresetError, PresetExists, save_preset
@@ -416,7 +679,7 @@ class GrpoApp(App):
         yield from super().get_system_commands(screen)
         yield from learn_commands(self)
         for b in self.BINDINGS:
-            if b.action == "quit":
+            if b.action == "quit" or not self.check_action(b.action.split("(")[0], ()):
                 continue
             yield SystemCommand(b.description, f"key: {b.key}",
                                 lambda a=b.action: self.run_action(a))
@@ -425,11 +688,15 @@ class GrpoApp(App):
         self.workers.cancel_group(self, "relay")
         if self.training is not None:
             self.training.stop()
+        if self.source is not None:
+            self.source.stop()
         self.exit()
 
     def on_unmount(self) -> None:
         if self.training is not None:
             self.training.stop()
+        if self.source is not None:
+            self.source.stop()
 
 
 def _shipped() -> list[str]:

@@ -29,9 +29,50 @@ def test_wide_layout_puts_everything_on_one_header_line():
 @pytest.mark.parametrize("columns, expected", [
     (50, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
     (42, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
-    (41, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00  no signal", " 0 1 2  3.00 +0.00 ✓"]),
+    # too narrow for the ratio: it goes first, the labels stay
+    (41, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal",
+          "  0 1 2  r  3.00  Δ +0.00 ✓"]),
+    (32, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00  no signal", " 0 1 2  3.00 +0.00 ✓"]),
 ])
 def test_the_no_signal_flag_moves_or_shortens_rather_than_wrap(columns, expected):
     lines = plain(columns)
     assert lines[:len(expected)] == expected
     assert all(len(line) <= columns for line in lines[:len(expected)])
+
+
+TEXT_GROUPS = {  # a language model's groups (the TRL integration): strings, no targets, no ratios
+    "prompts": ["What is 2 + 2?\nAnswer briefly.", "Sort: 3 1 2"],
+    "responses": [["4", "It is [b]five[/b], clearly, because I said so at great length"],
+                  ["1 2 3", "3 2 1"]],
+    "rewards": [[1.0, 0.0], [1.0, 1.0]], "deltas": [[0.5, -0.5], [0.0, 0.0]],
+}
+
+
+def test_text_groups_render_prompts_and_responses_as_text():
+    lines = Content.from_markup(render_groups(TEXT_GROUPS, 0, 2, 60)).plain.split("\n")
+    assert lines == [
+        "#1 What is 2 + 2? Answer briefly.",
+        "   mean 0.50 std 0.71",
+        "  4  r  1.00  Δ +0.50",
+        "  It is [b]five[/b], clearly, because …  r  0.00  Δ -0.50",
+        "#2 Sort: 3 1 2",
+        "   mean 1.00 std 0.00  all equal: no signal",
+        "  1 2 3  r  1.00  Δ +0.00",
+        "  3 2 1  r  1.00  Δ +0.00",
+    ]
+    assert all(len(line) <= 60 for line in lines)
+
+
+def test_text_groups_show_ratios_when_present():
+    groups = dict(TEXT_GROUPS, ratios=[[1.0, 0.875], [1.0, 1.0]])
+    lines = Content.from_markup(render_groups(groups, 0, 1, 80)).plain.split("\n")
+    assert lines[2] == "  4  r  1.00  Δ +0.50  ρ 1.000"
+
+
+def test_token_groups_without_targets_or_ratios():
+    groups = {k: v for k, v in GROUPS.items() if k not in ("targets", "ratios")}
+    assert Content.from_markup(render_groups(groups, 0, 1, 120)).plain.split("\n") == [
+        "#1 1 0 2 → ?  mean 3.00 std 0.00  all equal: no signal",
+        "  0 1 2  r  3.00  Δ +0.00 ",
+        "  0 2 1  r  3.00  Δ +0.00 ",
+    ]

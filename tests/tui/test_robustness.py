@@ -82,6 +82,8 @@ async def test_stats_log_reports_frames_memory_and_a_steady_widget_count(lecture
 
     path = tmp_path / "stats.jsonl"
     monkeypatch.setenv("GRPOTUI_STATS", str(path))
+    # only the two flushes below: the periodic one would add a line on a slow machine
+    monkeypatch.setattr("grpotui.tui.app.STATS_EVERY", 1e6)
     app = GrpoApp(lecture_config.replace(rollouts=1_000_000), preset_name="lecture-centered")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.step >= 200 and app.stats.frames and app.stats.handlers,

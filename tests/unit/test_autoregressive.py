@@ -84,10 +84,9 @@ def test_greedy_follows_the_forced_logits():
     # whatever greedy writes is the argmax of the teacher-forced logits at every position
     g = m.greedy(p)
     assert torch.equal(m(p, g.unsqueeze(1)).argmax(-1).squeeze(1), g)
-    # logits forced by the head (weights 0, bias on token 0): greedy writes 0 everywhere
+    # logits forced by the output bias (token 0 far ahead): greedy writes 0 everywhere
     with torch.no_grad():
-        m.head.weight.zero_()
-        m.head.bias.copy_(torch.tensor([10.0, 0, 0, 0, 0, 0, 0]))
+        m.head_bias.copy_(torch.tensor([100.0, 0, 0, 0, 0, 0, 0]))
     assert torch.equal(m.greedy(p), torch.zeros(6, 5, dtype=torch.long))
 
 

@@ -73,3 +73,42 @@ def test_machine_description_names_cores_python_and_torch():
     assert f"{os.cpu_count()} cores" in text
     assert f"Python {platform.python_version()}" in text
     assert text.endswith(f"torch {torch.__version__}")
+
+
+def test_bench_table_keeps_the_comparison_in_an_80_column_terminal():
+    from rich.console import Console
+
+    figs = [bench.Figure("dashboard training rate (default preset)", "steps/s", [266.0],
+                         "76% of headless, 91% of 1-thread")]
+    console = Console(width=80, record=True)
+    console.print(bench.bench_table(figs, "AMD EPYC 7B13, x86_64, 2 cores, Python 3.11.7, "
+                                          "torch 2.13.0+cpu", "cpu", 5))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    # the comparison column is there, whole, in the wrapped cells of its rows
+    cells = " ".join(line.split("│")[6].strip() for line in lines if line.count("│") == 7)
+    assert cells == "76% of headless, 91% of 1-thread"
+    assert "compared" in lines[3]
+
+
+def test_autoregressive_rates_measure_steps_tokens_and_the_sampling_share():
+    cfg = TrainConfig(policy="autoregressive", n=3, vocab_size=5, d_model=16, n_layers=1,
+                      n_heads=2, heldout_size=10, prompts_per_rollout=4, group_size=4,
+                      inner_steps=2)
+    steps, tokens, share = bench.autoregressive_rates(cfg, 0.1)
+    assert steps > 0 and tokens > 0 and 0 < share < 1
+    steps_nc, tokens_nc, _ = bench.autoregressive_rates(cfg, 0.1, use_cache=False)
+    assert steps_nc > 0 and tokens_nc > 0
+
+
+def test_watch_bench_file_and_measurement(tmp_path):
+    """The bench's watch row reads what it writes (a small file here; the bench uses 500,000)."""
+    import json
+
+    path = tmp_path / "m.jsonl"
+    bench.make_metrics_file(path, 20_000)
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(records) == 1 + 20_000 + 0 + 2        # start, steps, no set yet, 2 groups
+    assert records[-1]["event"] == "groups" and records[-2]["step"] == 20_000
+    seconds, mb = bench.watch_open(path, 20_000)     # the latest step reached the screen
+    assert seconds > 0 and mb > 0

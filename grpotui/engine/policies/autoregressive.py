@@ -88,7 +88,10 @@ class AutoregressiveSorter(nn.Module):
         nn.init.normal_(self.pos.weight, std=0.02)
         self.blocks = nn.ModuleList(CausalBlock(d_model, n_heads) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, vocab_size)    # only numbers are ever written
+        # The output layer is the token embedding itself (tied, as in GPT-2), plus a bias: the
+        # logit of number v is h . e_v, so writing a number the prompt holds is easy (attention
+        # brings its embedding along), and a number's output row learns whenever it is read too.
+        self.head_bias = nn.Parameter(torch.zeros(vocab_size))
 
     # ------------------------------------------------------------------ teacher forcing
     def forward(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
@@ -110,7 +113,7 @@ class AutoregressiveSorter(nn.Module):
             prefix, suffix = block.forward_grouped(prefix, suffix, mask)
         # the separator's output predicts response token 0; each response token the next one
         last = prefix[:, -1:].repeat_interleave(g, dim=0)                              # [B*G, 1, d]
-        return self.head(self.norm(torch.cat([last, suffix], dim=1))).view(b, g, n, -1)
+        return self._logits(torch.cat([last, suffix], dim=1)).view(b, g, n, -1)
 
     def _grouped_mask(self, n: int, device) -> torch.Tensor:
         if getattr(self, "_mask", None) is None or self._mask.device != torch.device(device):
@@ -128,7 +131,7 @@ class AutoregressiveSorter(nn.Module):
         x = self.tok(seq) + self.pos.weight
         for block in self.blocks:
             x = block(x)
-        return self.head(self.norm(x[:, n:])).view(b, g, n, -1)
+        return self._logits(x[:, n:]).view(b, g, n, -1)
 
     def log_probs(self, prompts, responses, temperature=1.0):
         logp_all = torch.log_softmax(_scaled(self(prompts, responses), temperature), dim=-1)
@@ -194,7 +197,11 @@ class AutoregressiveSorter(nn.Module):
         x = self.tok(tokens) + self.pos.weight[start:start + tokens.shape[1]]
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches is not None else None, start)
-        return self.head(self.norm(x))
+        return self._logits(x)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Only numbers are ever written: the separator's embedding row is not an output."""
+        return F.linear(self.norm(x), self.tok.weight[:self.vocab_size], self.head_bias)
 
 
 def _scaled(logits: torch.Tensor, temperature: float) -> torch.Tensor:

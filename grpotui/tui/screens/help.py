@@ -9,25 +9,32 @@ from textual.widgets import Static
 
 KEY_NAMES = {"space": "space", "question_mark": "?", "left_square_bracket": "[",
              "right_square_bracket": "]", "plus": "+", "minus": "-", "ctrl+s": "ctrl+s",
-             "ctrl+o": "ctrl+o", "ctrl+p": "ctrl+p", "escape": "esc"}
+             "ctrl+o": "ctrl+o", "ctrl+p": "ctrl+p", "escape": "esc", "full_stop": ".", "comma": ",",
+             "left_curly_bracket": "{", "right_curly_bracket": "}"}
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(self, bindings: list[Binding], watching: bool = False) -> None:
         super().__init__()
         self.bindings = bindings
+        self.watching = watching
 
     def compose(self):
         rows = []
         for b in self.bindings:
             keys = ", ".join(KEY_NAMES.get(k, k) for k in b.key.split(","))
             rows.append(f"[b]{keys:>10}[/]  {b.description}")
-        rows += ["", "[b]    ctrl+p[/]  command palette (every action is there too)",
-                 "[b]       tab[/]  move between controls; enter applies a typed value; "
-                 "esc leaves a field",
-                 "", "Changes apply at the next rollout. Press esc to close."]
+        rows += ["", "[b]    ctrl+p[/]  command palette (every action is there too)"]
+        if self.watching:
+            rows += ["", "Watching metrics files (read-only): c selects the run whose groups and "
+                     "settings show; space hides or shows it on the curves; , and . change the "
+                     "smoothing (0 to 0.99); m picks the metrics charted. Press esc to close."]
+        else:
+            rows += ["[b]       tab[/]  move between controls; enter applies a typed value; "
+                     "esc leaves a field",
+                     "", "Changes apply at the next rollout. Press esc to close."]
         with Vertical(classes="dialog", id="help"):
             yield Static("[b]grpotui keys[/]", classes="dialog-title")
             yield Static("\n".join(rows))

@@ -9,17 +9,23 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from grpotui.config import DELTA_MODES, LOSS_MODES, REWARDS, ConfigError, coerce
+from grpotui.config import (AGGREGATIONS, CREDITS, DELTA_MODES, IMPORTANCE_LEVELS, LOSS_MODES,
+                            LR_SCHEDULERS, REWARDS, ConfigError, coerce, reward_label)
 
-# (widget id, TrainConfig key, label)
+# (widget id, TrainConfig key, label, choices)
 SELECTS = [("delta-mode", "delta_mode", "delta mode", DELTA_MODES),
            ("loss-mode", "loss_mode", "loss mode", LOSS_MODES),
-           ("reward-fn", "reward", "reward", REWARDS)]
+           ("reward-fn", "reward", "reward", REWARDS),
+           ("aggregation", "reward_aggregation", "reward mix", AGGREGATIONS),
+           ("credit", "credit", "credit", CREDITS),
+           ("importance", "importance_sampling", "ratio per", IMPORTANCE_LEVELS),
+           ("lr-schedule", "lr_scheduler_type", "lr schedule", LR_SCHEDULERS)]
 INPUTS = [("group-size", "group_size", "group size G"),
           ("learning-rate", "learning_rate", "learning rate"),
           ("clip-eps", "clip_eps", "clip eps"),
           ("kl-beta", "kl_beta", "KL beta"),
-          ("inner-steps", "inner_steps", "inner steps K")]
+          ("inner-steps", "inner_steps", "inner steps K"),
+          ("temperature", "temperature", "temperature")]
 SPEEDS = [("full speed", 0.0), ("20 rollouts/s", 20.0), ("5 rollouts/s", 5.0),
           ("2 rollouts/s", 2.0), ("1 rollout/s", 1.0), ("1 per 2 s", 0.5)]
 KEY_OF = {wid: key for wid, key, *_ in SELECTS + INPUTS}
@@ -43,13 +49,31 @@ class Controls(Vertical):
     def __init__(self, config: dict, **kw) -> None:
         super().__init__(**kw)
         self.config = dict(config)
+        # The reward control offers the single functions and the mix the run started with.
+        self.mixes: dict[str, dict] = {}
+        self._remember_mix(config["reward"])
+
+    def _remember_mix(self, reward) -> None:
+        if isinstance(reward, dict):
+            self.mixes[reward_label(reward)] = reward
+
+    def _options(self, key: str, choices) -> list[tuple[str, str]]:
+        options = [(c, c) for c in choices]
+        if key == "reward":
+            options += [(label, label) for label in self.mixes]
+        return options
+
+    def _shown(self, key: str):
+        """A setting's value as its control holds it (a reward mix by its label)."""
+        value = self.config[key]
+        return reward_label(value) if key == "reward" else value
 
     def compose(self):
         for wid, key, label, choices in SELECTS:
             with Horizontal(classes="control-row"):
-                yield Label(label, classes="control-label")
-                yield Select([(c, c) for c in choices], value=self.config[key], allow_blank=False,
-                             compact=True, id=wid)
+                yield Label(label, classes="control-label", id=f"{wid}-label")
+                yield Select(self._options(key, choices), value=self._shown(key),
+                             allow_blank=False, compact=True, id=wid)
         for wid, key, label in INPUTS:
             with Horizontal(classes="control-row"):
                 yield Label(label, classes="control-label")
@@ -63,14 +87,28 @@ class Controls(Vertical):
         """Show the live settings (after a change applies, a preset loads, or a reset)."""
         self.config = dict(config)
         with self.prevent(Select.Changed, Input.Changed):
+            if isinstance(config["reward"], dict) and reward_label(config["reward"]) not in self.mixes:
+                self._remember_mix(config["reward"])      # a preset with another mix was loaded
+                self.query_one("#reward-fn", Select).set_options(self._options("reward", REWARDS))
             for wid, key, *_ in SELECTS:
                 sel = self.query_one(f"#{wid}", Select)
-                if sel.value != config[key]:
-                    sel.value = config[key]
+                if sel.value != self._shown(key):
+                    sel.value = self._shown(key)
+            self._mark_delta_mode()
             for wid, key, _ in INPUTS:
                 inp = self.query_one(f"#{wid}", Input)
                 if not inp.has_focus and inp.value != _text(config[key]):
                     inp.value = _text(config[key])
+
+    def on_mount(self) -> None:
+        self._mark_delta_mode()
+
+    def _mark_delta_mode(self) -> None:
+        """Under normalize_then_sum (GDPO) the deltas are its own normalisation: say the delta
+        mode does not apply."""
+        gdpo = self.config["reward_aggregation"] == "normalize_then_sum"
+        self.query_one("#delta-mode", Select).disabled = gdpo
+        self.query_one("#delta-mode-label", Label).update("delta mode n/a" if gdpo else "delta mode")
 
     def _error(self, text: str) -> None:
         self.query_one("#control-error", Static).update(text)
@@ -82,10 +120,12 @@ class Controls(Vertical):
             self.post_message(self.SpeedChanged(float(event.value)))
             return
         key = KEY_OF[event.select.id]
-        if event.value != self.config.get(key):
+        value = self.mixes.get(event.value, event.value) if key == "reward" else event.value
+        if value != self.config.get(key):
             self._error("")
-            self.config[key] = event.value
-            self.post_message(self.SettingChanged(key, event.value))
+            self.config[key] = value
+            self._mark_delta_mode()
+            self.post_message(self.SettingChanged(key, value))
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:

@@ -20,6 +20,7 @@ CURVES = [  # (key in the snapshot points, label)
     ("clip_ratio/region_mean", "clip frac"),
     ("entropy", "entropy"),
     ("grad_norm", "grad norm"),
+    ("lr", "learning rate"),
 ]
 
 

@@ -30,6 +30,9 @@ def describe(e: dict) -> str | None:
         past = e.get("rollouts") is not None and e.get("rollout", 0) >= e["rollouts"]
         return (f"{at}: resumed" + (f" past the run length ({e['rollouts']} rollouts): training goes "
                                     f"on until you pause" if past else ""))
+    if kind == "stop":
+        reason = f" ({escape(str(e['reason']))})" if e.get("reason") else ""
+        return f"{at}: run ended{reason}"
     if kind == "note":
         return escape(e["message"])
     return None
@@ -41,8 +44,13 @@ class EventLog(RichLog):
         # hides the end of every wrapped line; wrap at the panel's own width instead.
         super().__init__(max_lines=500, markup=True, wrap=True, min_width=10, **kw)
 
-    def add(self, events: list[dict]) -> None:
+    def add(self, events: list[dict], prefix: str = "") -> None:
+        """Write each event worth a line (groups records and the like are not); `prefix` (markup)
+        names the run when several are watched."""
         for e in events:
-            text = describe(e)
+            try:
+                text = describe(e)
+            except (KeyError, TypeError, AttributeError):   # a watched file's odd event record
+                text = escape(f"step {e.get('step', '?')}: {e.get('event')}")
             if text:
-                self.write(text)
+                self.write(prefix + text)

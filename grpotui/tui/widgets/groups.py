@@ -1,17 +1,27 @@
 """The sampled groups of the latest rollout: each prompt, its target, and its G responses.
 
-Response tokens are coloured by whether they sit in the right position; deltas by sign; a group whose
-rewards are all equal is flagged, because its deltas (centered or normalized) are all zero and it
-carries no learning signal. With many prompts, `[` and `]` page through them.
+Response tokens are coloured by whether they sit in the right position, or, with per-token credit, by
+the sign and size of their own delta; deltas by sign; a group whose rewards are all equal is flagged,
+because its deltas (centered or normalized) are all zero and it carries no learning signal. With a
+reward mix each response shows its parts. With many prompts, `[` and `]` page through them.
+
+An autoregressive policy's responses can be shown as they were written: token by token, each token with
+its probability under the policy that sampled it (in small raised digits, a percentage: 13⁹² is token
+13 drawn with probability 0.92), and the reward only once the response is complete.
 """
 
 from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
+
+
+RAISED = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SHORT = {"position_match": "pos", "inclusion_ordering": "incl", "exact_match": "exact"}
 
 
 def _tokens(tokens: list[int], target: list[int] | None = None, width: int = 1) -> str:
@@ -21,19 +31,111 @@ def _tokens(tokens: list[int], target: list[int] | None = None, width: int = 1) 
                     for t, w in zip(tokens, target))
 
 
+def _delta_style(d: float) -> str:
+    """A token's colour under per-token credit: its delta's sign, bold when |delta| >= 1."""
+    if abs(d) < 1e-9:
+        return "$text-muted"
+    return ("b " if abs(d) >= 1 else "") + ("$success" if d > 0 else "$error")
+
+
+def probability(p: float) -> str:
+    """A probability as two raised digits of percent (99 stands for 99% or more)."""
+    return f"{min(99, round(p * 100)):02d}".translate(RAISED)
+
+
+def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, probs: bool) -> str:
+    """One response's tokens: the first `reveal` of them (all when None), the rest as dots."""
+    tokens = groups["responses"][b][i]
+    target = groups["targets"][b] if groups.get("targets") else None
+    token_deltas = groups.get("position_deltas")
+    shown = len(tokens) if reveal is None else reveal
+    cells = []
+    for t, tok in enumerate(tokens):
+        if t >= shown:
+            cells.append(f"[$text-muted]{'·':>{width}}{'  ' if probs else ''}[/]")
+            continue
+        style = (_delta_style(token_deltas[b][i][t]) if token_deltas
+                 else "$text" if target is None
+                 else "$success" if tok == target[t] else "$error")
+        cell = f"[{style}]{tok:>{width}}[/]"
+        if probs:
+            cell += f"[$text-muted]{probability(groups['token_probs'][b][i][t])}[/]"
+        cells.append(cell)
+    return " ".join(cells)
+
+
+def _parts(groups: dict, b: int, i: int) -> str:
+    """A reward mix's parts for one response: `(pos 3 exact 1)`."""
+    comps = groups.get("components")
+    if not comps:
+        return ""
+    return " (" + " ".join(f"{SHORT.get(k, k)} {v[b][i]:g}" for k, v in comps.items()) + ")"
+
+
+def extra_width(groups: dict, probs: bool) -> int:
+    """Columns a response line needs beyond the plain layout (probabilities, a mix's parts)."""
+    n = len(groups["prompts"][0])
+    parts = sum(len(SHORT.get(k, k)) + 5 for k in groups.get("components") or {})
+    return (2 * n if probs else 0) + (parts + 3 if parts else 0)
+
+
 def _signed(x: float) -> str:
     style = "$success" if x > 1e-9 else "$error" if x < -1e-9 else "$text-muted"
     return f"[{style}]{x:+6.2f}[/]"
 
 
+def is_text(groups: dict) -> bool:
+    """Whether the groups are a text model's (prompts and responses as strings, from TRL)."""
+    return bool(groups["prompts"]) and isinstance(groups["prompts"][0], str)
+
+
 def token_width(groups: dict) -> int:
     """Columns for one token: a scan of every prompt, so done once per rollout shown."""
-    return max(len(str(t)) for p in groups["prompts"] for t in p)
+    if is_text(groups):
+        return 1
+    return max((len(str(t)) for p in groups["prompts"] for t in p), default=1)
 
 
-def is_compact(n: int, width: int, columns: int) -> bool:
-    """Whether a response line of n tokens with its labels and ratio would not fit in `columns`."""
-    return columns < 2 + n * (width + 1) + 34
+def _one_line(text: str, columns: int) -> str:
+    """Text on one line of at most `columns` characters (whitespace collapsed, … where cut)."""
+    flat = " ".join(str(text).split())
+    if len(flat) > columns:
+        flat = flat[:max(1, columns - 1)] + "…"
+    return escape(flat)
+
+
+def _render_text(groups: dict, first: int, count: int, columns: int) -> str:
+    """Text groups (a language model's): each prompt on one line, then its statistics, then each
+    response cut to fit beside its reward, delta and ratio."""
+    lines = []
+    ratios = groups.get("ratios")
+    tail = 23 + (9 if ratios else 0)   # "  r  1.00  Δ +0.50" and "  ρ 1.000"
+    for b in range(first, min(first + count, len(groups["prompts"]))):
+        rewards = groups["rewards"][b]
+        g = len(rewards)
+        mean = sum(rewards) / g if g else 0.0
+        std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
+        flag = "  [b $warning]all equal: no signal[/]" if g and max(rewards) == min(rewards) else ""
+        lines.append(f"[b]#{b + 1} {_one_line(groups['prompts'][b], columns - len(str(b + 1)) - 2)}[/]")
+        lines.append(f"   mean {mean:.2f} std {std:.2f}{flag}")
+        for i, resp in enumerate(groups["responses"][b]):
+            ratio = f"  ρ {ratios[b][i]:5.3f}" if ratios else ""
+            lines.append(f"  {_one_line(resp, max(8, columns - tail))}  r {rewards[i]:5.2f}  "
+                         f"Δ{_signed(groups['deltas'][b][i])}{ratio}")
+    return "\n".join(lines)
+
+
+RATIO_COLUMNS = 9   # "  ρ 1.000"
+
+
+def is_compact(n: int, width: int, columns: int, extra: int = 0) -> bool:
+    """Whether a response line of n tokens with its labels (and `extra` columns) would not fit in
+    `columns` even without its ratio."""
+    return columns < 2 + n * (width + 1) + 34 - RATIO_COLUMNS + extra
+
+
+def shows_ratio(n: int, width: int, columns: int, extra: int = 0) -> bool:
+    return columns >= 2 + n * (width + 1) + 34 + extra
 
 
 def lines_per_group(g: int, compact: bool) -> int:
@@ -43,25 +145,36 @@ def lines_per_group(g: int, compact: bool) -> int:
 
 
 def render_groups(groups: dict, first: int, count: int, columns: int = 200,
-                  width: int | None = None) -> str:
+                  width: int | None = None, reveal: int | None = None, probs: bool = False) -> str:
     """Markup for prompts first..first+count-1 of a groups dict (see worker._groups_dict).
 
     Header: prompt → target, the group's mean and std. Each response: its tokens (right position in
     the success colour, wrong in the error colour), r = reward, Δ = delta, ρ = ratio after the last
     inner step, ✓ = exact match. When the full line would not fit in `columns`, the labels and the
     ratio go, and the group's statistics move to a line of their own. `width`: token_width(groups),
-    when the caller has it already."""
+    when the caller has it already. `reveal`: show only the first `reveal` tokens of each response
+    (and no reward yet), as while it is being written; `probs`: each token's probability."""
+    if is_text(groups):
+        return _render_text(groups, first, count, columns)
     lines = []
     width = width or token_width(groups)
-    compact = is_compact(len(groups["prompts"][0]), width, columns)
+    probs = probs and "token_probs" in groups
+    n = len(groups["prompts"][0])
+    extra = extra_width(groups, probs)
+    compact = is_compact(n, width, columns, extra)
+    targets = groups.get("targets")
+    ratios = groups.get("ratios")
+    ratio = bool(ratios) and shows_ratio(n, width, columns, extra)
+    written = reveal is None or reveal >= n
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
         g = len(rewards)
         mean = sum(rewards) / g
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
         equal = max(rewards) == min(rewards)
-        target = groups["targets"][b]
-        prompt, goal = _tokens(groups["prompts"][b], width=width), _tokens(target, width=width)
+        target = targets[b] if targets else None
+        prompt = _tokens(groups["prompts"][b], width=width)
+        goal = _tokens(target, width=width) if target is not None else "?"
         stats = f"mean {mean:.2f} std {std:.2f}"
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
@@ -80,13 +193,18 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
             else:
                 lines += [header, "  [b $warning]all equal: no signal[/]"]
         for i, resp in enumerate(groups["responses"][b]):
-            mark = "[b $success]✓[/]" if resp == target else ""
+            tokens = _response(groups, b, i, width, reveal, probs)
+            if not written:  # the reward comes only at the end of the trajectory
+                lines.append(f" {tokens}" if compact else f"  {tokens}")
+                continue
+            mark = "[b $success]✓[/]" if target is not None and resp == target else ""
             delta = _signed(groups["deltas"][b][i])
             if compact:
-                lines.append(f" {_tokens(resp, target, width)} {rewards[i]:5.2f}{delta} {mark}")
+                lines.append(f" {tokens} {rewards[i]:5.2f}{delta} {mark}")
             else:
-                lines.append(f"  {_tokens(resp, target, width)}  r {rewards[i]:5.2f}  "
-                             f"Δ{delta}  ρ {groups['ratios'][b][i]:5.3f} {mark}")
+                rho = f"  ρ {ratios[b][i]:5.3f}" if ratio else ""
+                lines.append(f"  {tokens}  r {rewards[i]:5.2f}{_parts(groups, b, i)}  "
+                             f"Δ{delta}{rho} {mark}")
     return "\n".join(lines)
 
 
@@ -99,6 +217,11 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.width = 1  # token_width(self.groups)
         self.page = 0
         self.rollout = 0
+        self.reveal: int | None = None    # tokens written so far, while a rollout is written out
+        self.probs = False                # show each token's probability
+        self._writer = None               # the timer that writes the next token
+        self.run = ""     # the watched run's name (empty when training)
+
 
     def compose(self):
         yield Static("waiting for the first rollout…", id="groups-body")
@@ -106,14 +229,46 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
-        compact = is_compact(len(self.groups["prompts"][0]), self.width,
-                             self.scrollable_content_region.width)
+        compact = not is_text(self.groups) and is_compact(
+            len(self.groups["prompts"][0]), self.width, self.scrollable_content_region.width,
+            extra_width(self.groups, self.probs and "token_probs" in self.groups))
         per_group = lines_per_group(len(self.groups["responses"][0]), compact)
         return max(1, (self.size.height or 20) // per_group)
 
-    def show(self, groups: dict, rollout: int) -> None:
+    def show(self, groups: dict, rollout: int, write_out: float | None = None, run: str = ""
+             ) -> None:
+        """Show a rollout's groups. write_out: seconds over which an autoregressive policy's
+        responses appear token by token, with their probabilities (None: all at once).
+        run: the watched run's name (empty when training)."""
         self.groups, self.rollout, self.width = groups, rollout, token_width(groups)
+        self.run = run
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+        self.probs = write_out is not None and "token_probs" in groups and not is_text(groups)
+        self.reveal = None
+        if self.probs:
+            n = len(groups["prompts"][0])
+            self.reveal = 0
+            self._writer = self.set_interval(write_out / (n + 1), self._write_token, repeat=n)
         self.refresh_body()
+
+    def _write_token(self) -> None:
+        if self.reveal is None or not self.groups:
+            return
+        self.reveal += 1
+        if self.reveal >= len(self.groups["prompts"][0]):
+            self.reveal, self._writer = None, None
+            # once written, the probabilities stay only if they do not push the lines compact
+            n, columns = len(self.groups["prompts"][0]), self.scrollable_content_region.width
+            self.probs = not is_compact(n, self.width, columns, extra_width(self.groups, True))
+        self.refresh_body()
+
+    def show_message(self, text: str, title: str = "groups") -> None:
+        """No groups to show (a watched file without groups records): say why instead."""
+        self.groups = None
+        self.border_title, self.border_subtitle = title, ""
+        self.query_one("#groups-body", Static).update(Content.from_markup(text), layout=False)
 
     def turn_page(self, delta: int) -> None:
         if not self.groups:
@@ -130,7 +285,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         pages = max(1, math.ceil(n_prompts / per))
         self.page = min(self.page, pages - 1)
         first = self.page * per
-        title = f"groups · rollout {self.rollout}"
+        title = f"groups · {self.run + ' · ' if self.run else ''}rollout {self.rollout}"
         subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
                     + ("  [ ] page" if pages > 1 else ""))
         if title != self.border_title:
@@ -141,7 +296,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         # new rollout repaints the body without re-laying-out the screen.
         self.query_one("#groups-body", Static).update(Content.from_markup(
             render_groups(self.groups, first, per, self.scrollable_content_region.width,
-                          self.width)),
+                          self.width, self.reveal, self.probs)),
             layout=False)
 
     def on_resize(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.widgets import Static
 
 STATE_STYLE = {"running": "$success", "paused": "$warning", "starting": "$secondary",
@@ -16,16 +17,60 @@ def format_seconds(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+RUN_STYLE = {"watching": "$success", "idle": "$warning", "finished": "$accent", "failed": "$error",
+             "waiting": "$secondary"}
+
+
+def run_state(run: dict) -> str:
+    """A watched run's state in words: watching, idle for N s, finished, failed, waiting."""
+    if run["status"] == "idle":
+        return f"idle for {int(run.get('idle_seconds', 0))} s"
+    if run["status"] == "waiting":
+        return "waiting for the file"
+    return run["status"]
+
+
+def overall_state(runs: list[dict]) -> str:
+    states = {r["status"] for r in runs}
+    for state in ("watching", "waiting", "idle", "failed"):
+        if state in states:
+            return "watching" if state == "waiting" else state
+    return "finished" if runs else "watching"
+
+
 class StatusLine(Static):
     shown: dict | None = None
+    watched: dict | None = None
 
     def show(self, **facts) -> None:
         self.shown = facts
         self._draw(**facts)
 
+    def show_watch(self, **facts) -> None:
+        """Watching files: the overall state, then each run's latest step and state."""
+        self.watched = facts
+        self._draw_watch(**facts)
+
     def on_resize(self) -> None:
-        if self.shown:
+        if self.watched:
+            self._draw_watch(**self.watched)
+        elif self.shown:
             self._draw(**self.shown)
+
+    def _draw_watch(self, *, runs: list[dict], selected: int, smoothing: float, x: str) -> None:
+        state = overall_state(runs)
+        style = RUN_STYLE.get(state, "$text")
+        wide = (self.size.width or 120) >= 110
+        parts = [f"[b {style}]● {state.upper()}[/]"]
+        if not runs:
+            parts.append("no metrics files yet")
+        for r in runs:
+            mark = "▶" if r["run"] == selected else ""
+            rs = RUN_STYLE.get(r["status"], "$text")
+            parts.append(f"{mark}[b]{escape(r['name'])}[/] step [b]{r['step']}[/] [{rs}]{run_state(r)}[/]")
+        if wide:
+            parts.append(f"smoothing {smoothing:.2f}")
+        self.update((" │ " if not wide else "  │  ").join(parts), layout=False)
 
     def _draw(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
               steps_per_second: float, seconds: float, speed: float) -> None:

@@ -1,0 +1,76 @@
+"""Pick the metrics `grpotui watch` charts: every metric the files hold, filtered by typing (a
+substring or a glob such as rewards/*), ticked on or off."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from textual import on
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, SelectionList, Static
+
+
+def matches(name: str, pattern: str) -> bool:
+    pattern = pattern.strip()
+    if not pattern:
+        return True
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(name, pattern)
+    return pattern.lower() in name.lower()
+
+
+class MetricsScreen(ModalScreen[list[str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, every: list[str], shown: list[str]) -> None:
+        super().__init__()
+        self.every = every
+        self.ticked = set(shown)
+
+    def compose(self):
+        with Vertical(classes="dialog", id="metrics-dialog"):
+            yield Static(f"[b]Metrics to chart[/] ({len(self.every)} in the files): type to "
+                         f"filter, space or enter ticks, then Apply", classes="dialog-title")
+            yield Input(placeholder="filter: a name part or a glob (rewards/*)", id="metrics-filter")
+            yield SelectionList(*[(m, m, m in self.ticked) for m in self.every], id="metrics-list")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("All", id="metrics-all")
+                yield Button("Cancel", id="metrics-cancel")
+                yield Button("Apply", variant="primary", id="metrics-apply")
+
+    @on(Input.Changed, "#metrics-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        lst = self.query_one(SelectionList)
+        self.ticked = set(lst.selected) | (self.ticked - {m for m in self.every
+                                                         if matches(m, self._last_filter)})
+        self._last_filter = event.value
+        lst.clear_options()
+        lst.add_options([(m, m, m in self.ticked) for m in self.every if matches(m, event.value)])
+        if lst.option_count:
+            lst.highlighted = 0   # so space ticks at once, after tab or enter
+
+    _last_filter = ""
+
+    @on(Input.Submitted, "#metrics-filter")
+    def _submitted(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def _result(self) -> list[str]:
+        lst = self.query_one(SelectionList)
+        hidden = self.ticked - {m for m in self.every if matches(m, self._last_filter)}
+        chosen = set(lst.selected) | hidden
+        return [m for m in self.every if m in chosen]
+
+    @on(Button.Pressed, "#metrics-apply")
+    def _apply(self) -> None:
+        self.dismiss(self._result())
+
+    @on(Button.Pressed, "#metrics-all")
+    def _all(self) -> None:
+        self.dismiss([])
+
+    @on(Button.Pressed, "#metrics-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
