@@ -87,7 +87,6 @@ class GrpoApp(App):
         Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
-        Binding("l", "learn", "Learn"),
         # watching files (grpotui watch): these replace the training keys
         Binding("c", "next_run", "Next run"),
         Binding("space", "toggle_run", "Show/hide run"),
@@ -99,6 +98,8 @@ class GrpoApp(App):
         Binding("t", "toggle_x", "x: step/time", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        # after Quit: at 80 columns the footer runs out of room here, and Quit must stay readable
+        Binding("l", "learn", "Learn"),
         # Keys type into a focused control; escape leaves it (applying its value) so they work again.
         Binding("escape", "leave_control", "Leave the control", show=False),
     ]

@@ -128,7 +128,7 @@ class BaselineCanvas(Canvas):
         head = f"{'s':<2} {'a':<2} {'R':>{3 + wide}} {'b':>4} │"
         cell_head = (f"{'w':>5} {'push':>6}" if compact else
                      f"{'w':>6} {'π':>4} {'push':>7}")
-        rows = [] if compact else [" " * len(head) + f" {'no baseline':<{len(cell_head)}} │ "
+        rows = [] if compact else [" " * (len(head) - 1) + f"│ {'no baseline':<{len(cell_head)}} │ "
                                    "baseline b(s)"]
         rows.append(f"{head} {cell_head} │ {cell_head}")
         for s, a in CELLS:

@@ -35,6 +35,9 @@ class PickerScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
+        # The canvases compute with torch, which the dashboard's UI process does not load; load it
+        # (a second or two) in a thread while the list is read, not when a canvas opens.
+        self.run_worker(_preload, thread=True, group="preload")
 
     @property
     def over_dashboard(self) -> bool:
@@ -56,3 +59,7 @@ class PickerScreen(Screen):
             self.app.pop_screen()
         else:
             self.notify("This is the first screen: q quits.", timeout=3)
+
+
+def _preload() -> None:
+    import grpotui.engine.lessons  # noqa: F401  (imports torch)

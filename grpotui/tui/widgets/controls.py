@@ -111,7 +111,10 @@ class Controls(Vertical):
         self.query_one("#delta-mode-label", Label).update("delta mode n/a" if gdpo else "delta mode")
 
     def _error(self, text: str) -> None:
-        self.query_one("#control-error", Static).update(text)
+        error = self.query_one("#control-error", Static)
+        error.update(text)
+        if text:  # the panel scrolls when it has more controls than rows: bring the message in view
+            self.call_after_refresh(error.scroll_visible, animate=False)
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
