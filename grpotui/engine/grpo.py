@@ -70,6 +70,9 @@ def compute_deltas(rewards: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"unknown delta mode {mode!r}; allowed: raw, centered, normalized, max")
 
 
+deltas = compute_deltas   # the short name: grpo.deltas(rewards or per-position scores, mode)
+
+
 def decoupled_deltas(components: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """GDPO (arXiv 2601.05242; TRL's multi_objective_aggregation="normalize_then_sum").
 

@@ -194,3 +194,9 @@ def test_trainer_uses_the_schedule_and_a_live_change_continues_from_the_current_
     # rollout index 4 of 10 under the new schedule: 2e-3 * (1 + cos(0.4 pi)) / 2
     assert m[0]["lr"] == m[1]["lr"] == pytest.approx(2e-3 * (1 + math.cos(0.4 * math.pi)) / 2)
     assert tr.optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+
+
+def test_grpo_deltas_is_compute_deltas_for_either_shape():
+    s = rewards.position_match_per_position(PROMPT, GROUP)
+    assert torch.equal(grpo.deltas(s, "centered"), grpo.compute_deltas(s, "centered"))
+    assert torch.equal(grpo.deltas(s.sum(-1), "max"), grpo.compute_deltas(s.sum(-1), "max"))
