@@ -46,10 +46,10 @@ async def test_a_refused_value_fits_the_controls_panel(lecture_config, control, 
         field.focus()
         field.value = typed
         await pilot.press("enter")
-        await pilot.pause()
-        await pilot.pause()
         error = app.query_one("#control-error", Static)
         controls = app.query_one("#controls")
+        await wait_for(pilot, lambda: error.region.bottom <= controls.scrollable_content_region.bottom
+                       and error.region.height > 0, "the message scrolled into view")
         assert "allowed" in str(error.render())
         # two lines at most, as wide as the panel, and scrolled into view (the panel holds more
         # controls than rows, so it scrolls anyway; the message must not be below its edge)

@@ -114,7 +114,9 @@ class Controls(Vertical):
         error = self.query_one("#control-error", Static)
         error.update(text)
         if text:  # the panel scrolls when it has more controls than rows: bring the message in view
-            self.call_after_refresh(error.scroll_visible, animate=False)
+            # (after the refresh that wraps it to its full height, then once more for that layout)
+            self.call_after_refresh(lambda: self.call_after_refresh(error.scroll_visible,
+                                                                    animate=False))
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
