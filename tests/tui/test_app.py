@@ -148,6 +148,7 @@ async def test_help_lists_every_key(lecture_config):
         text = "\n".join(str(w.render()) for w in app.screen.query(Static))
         for key in ("space", "n", "r", "ctrl+s", "ctrl+o", "?", "q", "[", "]", "+", "-", "x"):
             assert f"{key:>10}" in text, key
+        assert "         [  Previous groups" in text       # shown as typed, not read as markup
         await pilot.press("escape")
         await app.action_quit()
 

@@ -318,3 +318,25 @@ async def test_dashboard_metrics_groups_show_up_when_the_file_is_watched(tmp_pat
         assert "preset lecture-centered" in body(watch, "#settings-body")
         assert watch.query_one("#clip-plot").display   # token ratios: the clip plot shows
         await watch.action_quit()
+
+
+async def test_the_help_scrolls_where_the_terminal_is_too_short_for_it(tmp_path):
+    """The watching help is longer than 24 rows: it stays inside the screen and scrolls to its end."""
+    a, b = two_runs(tmp_path)
+    app = GrpoApp(source=FileSource([a, b]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, loaded(app, 2), "both runs")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        dialog = app.screen.query_one("#help")
+        scroll = app.screen.query_one(".dialog-scroll")
+        assert dialog.region.y >= 0 and dialog.region.bottom <= 24
+        assert scroll.max_scroll_y > 0                  # more rows than fit: it scrolls
+        scroll.scroll_end(animate=False)
+        await pilot.pause()
+        assert "Press esc to close" in str(scroll.query_one(Static).render())
+        assert scroll.region.bottom <= dialog.region.bottom
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query(".dialog-scroll")
+        await app.action_quit()

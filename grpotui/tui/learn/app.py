@@ -18,6 +18,7 @@ class LearnApp(App):
     .dialog { width: 80%; max-width: 90; height: auto; max-height: 90%; border: thick $primary;
               background: $surface; padding: 1 2; }
     .dialog-title { margin-bottom: 1; }
+    .dialog-scroll { height: auto; max-height: 1fr; }
     """
 
     def __init__(self, name: str | None = None, config: TrainConfig | None = None,

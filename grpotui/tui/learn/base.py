@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -194,7 +194,8 @@ class CanvasHelp(ModalScreen[None]):
         lines = [f"[b]{escape(k):>{width}}[/]  {escape(d)}" for k, d in self.rows]
         with Vertical(classes="dialog", id="canvas-help"):
             yield Static(f"[b]{escape(self.title_text)}: keys[/]", classes="dialog-title")
-            yield Static("\n".join(lines + ["", "Press esc to close."]))
+            with VerticalScroll(classes="dialog-scroll"):
+                yield Static("\n".join(lines + ["", "Press esc to close."]))
 
 
 class Canvas(Screen):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -22,19 +23,21 @@ class HelpScreen(ModalScreen[None]):
         self.watching = watching
 
     def compose(self):
-        rows = []
+        text = Text()
         for b in self.bindings:
             keys = ", ".join(KEY_NAMES.get(k, k) for k in b.key.split(","))
-            rows.append(f"[b]{keys:>10}[/]  {b.description}")
-        rows += ["", "[b]    ctrl+p[/]  command palette (every action is there too)"]
+            text.append(f"{keys:>10}", "bold").append(f"  {b.description}\n")
+        text.append("\n").append(f"{'ctrl+p':>10}", "bold").append(
+            "  command palette (every action is there too)\n")
         if self.watching:
-            rows += ["", "Watching metrics files (read-only): c selects the run whose groups and "
-                     "settings show; space hides or shows it on the curves; , and . change the "
-                     "smoothing (0 to 0.99); m picks the metrics charted. Press esc to close."]
+            text.append("\nWatching metrics files (read-only): c selects the run whose groups and "
+                        "settings show; space hides or shows it on the curves; , and . change the "
+                        "smoothing (0 to 0.99); m picks the metrics charted. Press esc to close.")
         else:
-            rows += ["[b]       tab[/]  move between controls; enter applies a typed value; "
-                     "esc leaves a field",
-                     "", "Changes apply at the next rollout. Press esc to close."]
+            text.append(f"{'tab':>10}", "bold").append(
+                "  move between controls; enter applies a typed value; esc leaves a field\n"
+                "\nChanges apply at the next rollout. Press esc to close.")
         with Vertical(classes="dialog", id="help"):
             yield Static("[b]grpotui keys[/]", classes="dialog-title")
-            yield Static("\n".join(rows))
+            with VerticalScroll(classes="dialog-scroll"):  # scrolls where the terminal is short
+                yield Static(text)   # a Text, not markup: keys such as [ are shown as they are
