@@ -8,7 +8,7 @@ from textual.widgets import Select
 
 from grpotui.config import TrainConfig
 from grpotui.tui.app import GrpoApp
-from grpotui.tui.widgets.curves import Curves
+from grpotui.tui.widgets.curves import Curves, _fmt
 from grpotui.tui.widgets.groups import GroupsView, probability, render_groups
 
 from .conftest import wait_for
@@ -101,3 +101,8 @@ async def test_the_learning_rate_curve_follows_the_schedule():
         await wait_for(pilot, lambda: len(curves.histories["lr"].values) >= 3, "lr points")
         assert curves.histories["lr"].values[:3] == [1e-3, 7.5e-4, 5e-4]
         await app.action_quit()
+
+
+def test_curve_values_read_plainly():
+    assert [_fmt(v) for v in (None, -0.0, 0.0, 0.000123, 0.3249, -0.00199, 12345.0)] == [
+        "—", "0", "0", "1.2e-04", "0.325", "-0.00199", "1.2e+04"]

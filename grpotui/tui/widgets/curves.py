@@ -57,7 +57,9 @@ class History:
 def _fmt(v: float | None, digits: int = 3) -> str:
     if v is None:
         return "—"
-    return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.1e}"
+    if v == 0:
+        return "0"      # a loss of -0.0 (every delta zero) reads as 0, not "-0"
+    return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
 
 
 class Curves(Vertical):
