@@ -268,7 +268,7 @@ CLIP_EXAMPLES = ((0.5, 1.35, 0.2), (-0.5, 0.65, 0.2))
 class StepwisePolicy:
     """The next-token distribution of a policy, for showing a response written one token at a time.
 
-    Any policy of grpotui.engine.policies will do (they share `log_probs(prompts, responses,
+    Any policy of grpotui.engine.policies will do (they share `log_probs_all(prompts, responses,
     temperature) -> (logp, logp_all)`). An autoregressive one conditions position t on the tokens
     before it: teacher forcing on the tokens so far gives exactly the distribution sampling would
     draw from. A per-position policy gives each position's distribution from the prompt alone: the
@@ -290,7 +290,7 @@ class StepwisePolicy:
         response = torch.zeros(1, 1, self.n, dtype=torch.long)   # tokens after t do not matter
         if t:
             response[0, 0, :t] = torch.tensor(prefix, dtype=torch.long)
-        _, logp_all = self.module.log_probs(prompts, response, temperature=self.temperature)
+        _, logp_all = self.module.log_probs_all(prompts, response, temperature=self.temperature)
         row = logp_all[0, 0, t] if logp_all.dim() == 4 else logp_all[0, t]
         probs = row.double().exp()
         return probs / probs.sum()    # float32 rounding: sum exactly 1 for the bars

@@ -232,7 +232,7 @@ class Trainer:
         inner_steps = cfg.inner_steps if max_steps is None else max(1, min(cfg.inner_steps, max_steps))
         for k in range(inner_steps):
             if k > 0:  # 5. recompute log-probs under the current parameters
-                logp, logp_all = self.policy.log_probs(prompts, responses, cfg.temperature)
+                logp, logp_all = self.policy.log_probs_all(prompts, responses, cfg.temperature)
             loss = grpo.policy_loss(logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps,
                                     cfg.importance_sampling)
             kl = grpo.kl_k3(logp, ref_logp) if ref_logp is not None else None
@@ -260,7 +260,7 @@ class Trainer:
         # groups for display: the ratio of each response after the last inner step
         with torch.no_grad():
             if self.final_ratios if final_ratios is None else final_ratios:
-                logp = self.policy.log_probs(prompts, responses, cfg.temperature)[0]
+                logp = self.policy.log_probs(prompts, responses, cfg.temperature)
             groups = self._groups(prompts, responses, rewards, deltas, logp.detach(), old_logp,
                                   parts)
 
@@ -311,7 +311,7 @@ class Trainer:
         if self.ref_policy is None or self.rollout_index % cfg.ref_refresh == 0:
             self.ref_policy = copy.deepcopy(self.policy).requires_grad_(False)
         with torch.no_grad():
-            return self.ref_policy.log_probs(prompts, responses, cfg.temperature)[0]
+            return self.ref_policy.log_probs(prompts, responses, cfg.temperature)
 
     def _step_metrics(self, history: list[StepTensors], old_logp, deltas, rollout_stats, lr
                       ) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from textual.widgets import Select
 
 from grpotui.config import TrainConfig
 from grpotui.tui.app import GrpoApp
-from grpotui.tui.widgets.curves import Curves, _fmt
+from grpotui.tui.widgets.curves import Curves, fmt_value
 from grpotui.tui.widgets.groups import GroupsView, probability, render_groups
 
 from .conftest import wait_for
@@ -104,5 +104,5 @@ async def test_the_learning_rate_curve_follows_the_schedule():
 
 
 def test_curve_values_read_plainly():
-    assert [_fmt(v) for v in (None, -0.0, 0.0, 0.000123, 0.3249, -0.00199, 12345.0)] == [
+    assert [fmt_value(v) for v in (None, -0.0, 0.0, 0.000123, 0.3249, -0.00199, 12345.0)] == [
         "—", "0", "0", "1.2e-04", "0.325", "-0.00199", "1.2e+04"]

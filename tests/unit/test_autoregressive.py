@@ -32,10 +32,25 @@ def test_teacher_forced_log_probs_equal_the_sampled_ones():
     m, p = model(), prompts()
     for temperature in (1.0, 0.5, 2.0):
         responses, sampled = m.sample(p, 4, torch.Generator().manual_seed(3), temperature)
-        forced, logp_all = m.log_probs(p, responses, temperature)
+        forced, logp_all = m.log_probs_all(p, responses, temperature)
         torch.testing.assert_close(forced, sampled, atol=1e-4, rtol=0)
         assert logp_all.shape == (6, 4, 5, 7)
         torch.testing.assert_close(logp_all.exp().sum(-1), torch.ones(6, 4, 5))
+
+
+def test_every_policy_has_the_issues_log_probs_signature():
+    """log_probs(prompts, responses, temperature) -> float[B, G, n], as the sampled logp; the entropy's
+    full distributions come from log_probs_all."""
+    for policy in ("lecture", "transformer", "autoregressive"):
+        cfg = TrainConfig(policy=policy, n=5, vocab_size=7, d_model=32, n_heads=4)
+        m, p = build_policy(cfg, seed=0), prompts()
+        responses, sampled = m.sample(p, 4, torch.Generator().manual_seed(2), temperature=0.8)
+        forced = m.log_probs(p, responses, temperature=0.8)
+        assert isinstance(forced, torch.Tensor) and forced.shape == (6, 4, 5), policy
+        torch.testing.assert_close(forced, sampled, atol=1e-4, rtol=0)
+        logp, logp_all = m.log_probs_all(p, responses, temperature=0.8)
+        torch.testing.assert_close(logp, forced)
+        assert logp_all.shape == ((6, 4, 5, 7) if policy == "autoregressive" else (6, 5, 7)), policy
 
 
 def test_prompt_sharing_forward_equals_the_whole_sequences():
@@ -64,18 +79,18 @@ def test_kv_cache_samples_the_same_tokens_as_recomputing():
 def test_causality():
     m, p = model(), prompts(b=1)
     responses = torch.tensor([[[3, 1, 4, 1, 5]]])
-    base, _ = m.log_probs(p, responses)
+    base = m.log_probs(p, responses)
     for t in range(5):
         changed = responses.clone()
         changed[0, 0, t] = (changed[0, 0, t] + 2) % 7
-        logp, _ = m.log_probs(p, changed)
+        logp = m.log_probs(p, changed)
         # positions before t cannot see token t
         torch.testing.assert_close(logp[..., :t], base[..., :t], atol=0, rtol=0)
         assert not torch.allclose(logp[..., t], base[..., t])      # token t itself changed
     # changing token 0 changes what comes after it
     changed = responses.clone()
     changed[0, 0, 0] = 6
-    logp, _ = m.log_probs(p, changed)
+    logp = m.log_probs(p, changed)
     assert (logp[..., 1:] - base[..., 1:]).abs().min() > 0
 
 
@@ -95,7 +110,7 @@ def test_per_position_policies_keep_their_api():
                       heldout_size=10)
     m, p = build_policy(cfg, 0), prompts(b=3, n=4, vocab=6)
     responses, sampled = m.sample(p, 5, torch.Generator().manual_seed(0), temperature=0.7)
-    forced, logp_all = m.log_probs(p, responses, temperature=0.7)
+    forced, logp_all = m.log_probs_all(p, responses, temperature=0.7)
     torch.testing.assert_close(forced, sampled)
     assert logp_all.shape == (3, 4, 6)
     assert torch.equal(m.greedy(p), m(p).argmax(-1))

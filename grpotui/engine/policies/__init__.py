@@ -1,13 +1,15 @@
 """Policies: what writes a response to a prompt.
 
-Every policy offers the same four calls, so the trainer never asks which one it has:
+Every policy offers the same calls, so the trainer never asks which one it has:
 
     sample(prompts, group_size, generator=None, temperature=1.0) -> (responses, logp)
         int[B, G, n] responses and float[B, G, n] log-probs of the sampled tokens under the
         (temperature-scaled) distribution they were drawn from; no gradient.
-    log_probs(prompts, responses, temperature=1.0) -> (logp, logp_all)
-        the same log-probs with gradient, float[B, G, n], and every token's log-prob at every position
-        (for the entropy): float[B, n, V] for a per-position policy, float[B, G, n, V] otherwise.
+    log_probs(prompts, responses, temperature=1.0) -> logp
+        the same log-probs with gradient, float[B, G, n], from one teacher-forced pass.
+    log_probs_all(prompts, responses, temperature=1.0) -> (logp, logp_all)
+        the same, and every token's log-prob at every position (for the entropy): float[B, n, V]
+        for a per-position policy, float[B, G, n, V] otherwise.
     sample_for_training(prompts, group_size, generator, temperature) -> (responses, old_logp, logp, logp_all)
         a rollout's start: the samples, the frozen old log-probs, and the first inner step's log-probs
         with gradient, in as few forward passes as the policy allows.

@@ -134,6 +134,9 @@ class AutoregressiveSorter(nn.Module):
         return self._logits(x[:, n:]).view(b, g, n, -1)
 
     def log_probs(self, prompts, responses, temperature=1.0):
+        return self.log_probs_all(prompts, responses, temperature)[0]
+
+    def log_probs_all(self, prompts, responses, temperature=1.0):
         logp_all = torch.log_softmax(_scaled(self(prompts, responses), temperature), dim=-1)
         return logp_all.gather(-1, responses.unsqueeze(-1)).squeeze(-1), logp_all
 
@@ -146,7 +149,7 @@ class AutoregressiveSorter(nn.Module):
         # logp_old is what sampling recorded (same parameters); the first inner step needs the
         # teacher-forced pass anyway, for its gradient.
         responses, old_logp = self.sample(prompts, group_size, generator, temperature)
-        logp, logp_all = self.log_probs(prompts, responses, temperature)
+        logp, logp_all = self.log_probs_all(prompts, responses, temperature)
         return responses, old_logp, logp, logp_all
 
     @torch.no_grad()

@@ -32,6 +32,9 @@ class PerPositionPolicy(nn.Module):
             return responses, grpo.response_log_probs(logits, responses)
 
     def log_probs(self, prompts, responses, temperature=1.0):
+        return self.log_probs_all(prompts, responses, temperature)[0]
+
+    def log_probs_all(self, prompts, responses, temperature=1.0):
         logp_all = torch.log_softmax(_scaled(self(prompts), temperature), dim=-1)           # [B, n, V]
         return grpo.gathered_log_probs(logp_all, responses), logp_all
 

@@ -19,6 +19,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from grpotui.series import Series, ema, thin
+from grpotui.tui.widgets.curves import fmt_value
 
 PALETTE = [(0, 190, 255), (255, 95, 175), (120, 215, 80), (255, 190, 40), (175, 135, 255),
            (255, 120, 50), (90, 230, 210), (230, 230, 230)]
@@ -35,13 +36,6 @@ def colour(i: int) -> tuple[int, int, int]:
 def rich_colour(i: int) -> str:
     r, g, b = colour(i)
     return f"rgb({r},{g},{b})"
-
-
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    v = v + 0.0 if v != 0 else 0.0   # no "-0"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.1e}"
 
 
 class RunData:
@@ -238,7 +232,7 @@ class RunCharts(Vertical):
             if xs:
                 plt.plot(xs, ys, color=colour(i), marker="braille")
                 s = r.series[metric]
-                latest[i] = f"{r.name} {_fmt(s.latest)}"
+                latest[i] = f"{r.name} {fmt_value(s.latest)}"
             for step, _ in r.marks:
                 at = step if self.x == "step" else r.time_at(step)
                 if at is not None:

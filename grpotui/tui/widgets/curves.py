@@ -54,7 +54,8 @@ class History:
         self.__init__(self.cap)
 
 
-def _fmt(v: float | None, digits: int = 3) -> str:
+def fmt_value(v: float | None, digits: int = 3) -> str:
+    """A curve's value as the panels show it (also the watch charts' legend)."""
     if v is None:
         return "—"
     if v == 0:
@@ -96,6 +97,6 @@ class Curves(Vertical):
             h = self.histories[key]
             slug = key.replace("/", "-").replace("_", "-")
             self.query_one(f"#spark-{slug}", Sparkline).data = list(h.values)
-            rng = f" {_fmt(h.lo, 2)}..{_fmt(h.hi, 2)}" if h.latest is not None else ""
+            rng = f" {fmt_value(h.lo, 2)}..{fmt_value(h.hi, 2)}" if h.latest is not None else ""
             # fixed-size cells (app.tcss): repaint, don't re-layout the screen
-            self.query_one(f"#value-{slug}", Label).update(f"{_fmt(h.latest)}{rng}", layout=False)
+            self.query_one(f"#value-{slug}", Label).update(f"{fmt_value(h.latest)}{rng}", layout=False)
