@@ -5,7 +5,9 @@ README's autoregressive results.
 
 Training time is the trainer's own clock (sampling, updates and held-out evaluations; not start-up).
 Held-out exact match is greedy decoding on the preset's held-out prompts, evaluated every
-eval_every rollouts. Prints the value at 10, 30, 60, 120 and 180 s and the first times at 95% / 99%.
+eval_every rollouts. Prints the value at 10, 30, 60, 120 and 180 s, the first times at 95% / 99%,
+the time from which it stays at or above 95% / 99% to the end of the window (held_*_from), and the
+lowest value after first touching 99%.
 """
 
 from __future__ import annotations
@@ -35,10 +37,22 @@ def curve(config: TrainConfig, seconds: float, rollouts: int | None = None) -> d
     last = {m: next((h for t, h in reversed(points) if t <= m), 0.0) for m in MARKS if m <= seconds}
     first = {x: next((round(t, 1) for t, h in points if h >= x), None) for x in (0.95, 0.99)}
     first_r = {x: next((r for r, h in by_rollout if h >= x), None) for x in (0.9, 0.95, 0.99)}
+    # "and staying there": the first evaluation from which every later one (to the end of the
+    # window) is at or above the mark, and the lowest value after first touching it
+    held = {}
+    for x in (0.95, 0.99):
+        i = len(points)
+        while i > 0 and points[i - 1][1] >= x:
+            i -= 1
+        held[x] = round(points[i][0], 1) if i < len(points) else None
+    touched = next((i for i, (_, h) in enumerate(points) if h >= 0.99), None)
+    low_after = min(h for _, h in points[touched:]) if touched is not None else None
     every = max(1, len(by_rollout) // 12)
     return {"seed": config.seed, "rollouts": tr.rollout_index, "final": points[-1][1],
             "first_rollout": first_r, "trace": [(r, round(h, 3)) for r, h in by_rollout[::every]],
             "at": last, "best_by": at, "first_95": first[0.95], "first_99": first[0.99],
+            "held_95_from": held[0.95], "held_99_from": held[0.99],
+            "lowest_after_first_99": None if low_after is None else round(low_after, 3),
             "rollouts_per_s": tr.rollout_index / tr.train_seconds}
 
 
