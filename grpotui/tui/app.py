@@ -40,7 +40,7 @@ WRITE_OUT_STEP = 1.2  # seconds over which a single step's responses are written
 
 
 SMOOTHING_STEPS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
-TRAINING_ACTIONS = {"toggle_pause", "step", "reset", "save_preset", "load_preset", "learn"}
+TRAINING_ACTIONS = {"pause", "resume", "step", "reset", "save_preset", "load_preset", "learn"}
 WATCH_ACTIONS = {"next_run", "toggle_run", "smoothing", "pick_metrics", "chart_page", "toggle_x"}
 
 
@@ -77,7 +77,9 @@ class GrpoApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/Resume"),
+        # one key, two names: the footer says what space will do now (and stays short at 80 columns)
+        Binding("space", "pause", "Pause"),
+        Binding("space", "resume", "Resume"),
         Binding("n", "step", "Step"),
         Binding("r", "reset", "Reset"),
         Binding("ctrl+s", "save_preset", "Save"),
@@ -128,6 +130,7 @@ class GrpoApp(App):
         self.start_paused = paused
         self.presets_dir = presets_dir
         self.state = "starting"
+        self.closing = False
         self.rollout = self.step = 0
         self.steps_per_second = 0.0
         self.train_seconds = 0.0
@@ -173,6 +176,10 @@ class GrpoApp(App):
         if action in DASHBOARD_ACTIONS and self.learning:
             return False
         if action in TRAINING_ACTIONS:
+            if action in ("pause", "resume") and not self.watching:
+                running = self.state == "running" or (self.state == "starting"
+                                                       and not self.start_paused)
+                return running == (action == "pause")
             return not self.watching
         if action in WATCH_ACTIONS:
             return self.watching
@@ -250,6 +257,8 @@ class GrpoApp(App):
     @on(SnapshotReceived)
     def on_snapshot(self, message: SnapshotReceived) -> None:
         started = time.perf_counter()
+        if self.closing or not self.screen_stack:
+            return
         s = message.snapshot
         self.snapshots_seen += 1
         if "run" in s:
@@ -257,6 +266,8 @@ class GrpoApp(App):
             if self.stats:
                 self.stats.handler(time.perf_counter() - started)
             return
+        if s["status"] != self.state:
+            self.refresh_bindings()   # space's name in the footer: Pause or Resume
         self.state, self.rollout, self.step = s["status"], s["rollout"], s["step"]
         self.train_seconds = s["train_seconds"]
         self.steps_per_second = s.get("steps_per_second", 0.0)
@@ -369,6 +380,7 @@ class GrpoApp(App):
         if self.watching:   # a file source ends only when the app stops it
             return
         self.state = "stopped"
+        self.refresh_bindings()
         self._show_status()
         self.query_one(EventLog).add([{"event": "note", "message":
                                        f"the training process ended (exit code {message.exitcode}); "
@@ -470,11 +482,12 @@ class GrpoApp(App):
         self._show_status()
 
     # ------------------------------------------------------------------ actions
-    def action_toggle_pause(self) -> None:
+    def action_pause(self) -> None:
+        self.send("pause")
+
+    def action_resume(self) -> None:
         if self.state in ("stopped", "crashed"):
             self.notify("Training is not running: press r to reset.", severity="warning")
-        elif self.state == "running":
-            self.send("pause")
         else:
             self.send("resume")
 
@@ -688,6 +701,7 @@ class GrpoApp(App):
                                 lambda a=b.action: self.run_action(a))
 
     async def action_quit(self) -> None:
+        self.closing = True   # snapshots already queued are dropped: the screens are going away
         self.workers.cancel_group(self, "relay")
         if self.training is not None:
             self.training.stop()

@@ -302,3 +302,23 @@ async def test_escape_leaves_a_control_applying_it_and_keys_work_again(lecture_c
         await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
         assert [len(r) for r in app.query_one(GroupsView).groups["responses"]] == [4, 4, 4]
         await app.action_quit()
+
+
+async def test_the_footer_names_what_space_does_and_fits_80_columns(lecture_config):
+    app = GrpoApp(lecture_config.replace(rollouts=100_000), preset_name="lecture-centered")
+
+    def footer() -> dict[str, object]:
+        return {k.description: k for k in app.query("FooterKey")}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state == "running" and "Pause" in footer()
+                       and footer()["Learn"].region.width > 0, "running, the footer laid out")
+        assert "Resume" not in footer()
+        learn, palette = footer()["Learn"].region, footer()["palette"].region
+        assert learn.width >= len("l Learn") and learn.right <= palette.x   # not cut off
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "paused" and "Resume" in footer(), "paused")
+        assert "Pause" not in footer()
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "running" and "Pause" in footer(), "resumed")
+        await app.action_quit()
