@@ -382,3 +382,7 @@ def test_a_big_csv_file_opens_sampled_with_its_events(tmp_path, monkeypatch):
     steps = [r for r in recs if "event" not in r]
     assert float(steps[-1]["step"]) == 1000 and 20 <= len(steps) <= 80
     assert f.records == 1002 and f.problem is None
+    assert f.offset == path.stat().st_size and not f.pending   # read to the end, header included
+    with path.open("a") as out:   # and it follows on from there: the next row, nothing re-read
+        out.write(path.read_text().splitlines()[-1].replace("1000", "1001", 1) + "\n")
+    assert [float(r["step"]) for r in f.poll()] == [1001.0] and f.problem is None
