@@ -40,9 +40,11 @@ class MetricsWriter:
         suffix = self.path.suffix.lower()
         if suffix not in (".jsonl", ".json", ".csv", ".ndjson"):
             raise ConfigError(f"metrics file {self.path}: unknown extension '{suffix or '(none)'}'; "
-                              f"allowed: .jsonl (one JSON object per line) or .csv.")
+                              f"allowed: .jsonl, .ndjson or .json (one JSON object per line) "
+                              f"or .csv.")
         self.csv = suffix == ".csv"
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)   # runs/a.jsonl makes runs/
             self.file = open(self.path, "w", encoding="utf-8", newline="")
         except OSError as e:
             raise ConfigError(f"metrics file {self.path}: cannot write there "

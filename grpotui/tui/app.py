@@ -368,6 +368,9 @@ class GrpoApp(App):
             left.set_class(True, "no-clip")
             what = "waiting for its file to appear" if run["status"] == "waiting" else \
                 "no groups records in this file (yet)"
+            folder = Path(run.get("path") or ".").parent
+            if run["status"] == "waiting" and not folder.is_dir():
+                what += f" (its folder {escape(str(folder))} does not exist yet: is the path right?)"
             self.query_one(GroupsView).show_message(
                 f"[b]{escape(run['name'])}[/]: {what}.\n\nThe curves and settings come from its step "
                 f"and start records. A run shows its groups here when it writes them: "

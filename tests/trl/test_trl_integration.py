@@ -177,7 +177,8 @@ def test_trl_advantages_by_hand():
 def test_attach_refuses_a_bad_path_or_object(tmp_path, run):
     with pytest.raises(ConfigError, match=r"unknown extension '\.txt'; allowed: \.jsonl"):
         attach(run.trainer, tmp_path / "run.txt")
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(ConfigError, match="cannot write there"):
-        attach(run.trainer, tmp_path / "missing" / "run.jsonl")
+        attach(run.trainer, tmp_path / "a-file" / "run.jsonl")
     with pytest.raises(TypeError, match="expected a trl GRPOTrainer, got int"):
         attach(3, tmp_path / "run.jsonl")

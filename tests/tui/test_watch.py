@@ -135,6 +135,17 @@ async def test_follows_a_file_another_process_appends_to_with_a_half_written_lin
         writer.wait(5)
 
 
+async def test_a_file_in_a_folder_that_does_not_exist_says_so(tmp_path):
+    app = GrpoApp(source=FileSource([tmp_path / "no-such-dir" / "x.jsonl"]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "does not exist yet" in body(app, "#groups-body"),
+                       "the groups panel's message")
+        assert app.runs[0]["status"] == "waiting"
+        assert f"x: waiting for its file to appear (its folder {tmp_path / 'no-such-dir'} " \
+               f"does not exist yet" in body(app, "#groups-body").replace("\n", " ")
+        await app.action_quit()
+
+
 # ============================================================================ several runs
 async def test_two_runs_overlay_with_a_legend_and_both_series(tmp_path):
     a, b = two_runs(tmp_path)

@@ -65,8 +65,18 @@ def test_bad_input_exits_2_with_a_message(args, needles):
     assert_bad_input(invoke(*args), *needles)
 
 
-def test_metrics_into_a_missing_folder_exits_2(tmp_path):
-    target = tmp_path / "no-such-dir" / "m.jsonl"
+def test_metrics_into_a_missing_folder_makes_it(tmp_path):
+    target = tmp_path / "runs" / "deeper" / "m.jsonl"
+    result = invoke("run", "--preset", "lecture-centered", "--rollouts", "1", "--quiet",
+                    "--metrics", str(target))
+    assert result.exit_code == 0, result.output
+    records = [json.loads(x) for x in target.read_text().splitlines()]
+    assert [r["event"] for r in records if "event" in r] == ["start", "stop"]
+
+
+def test_metrics_where_no_folder_can_be_made_exits_2(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "m.jsonl"
     assert_bad_input(invoke("run", "--preset", "lecture-centered", "--rollouts", "1", "--quiet",
                             "--metrics", str(target)), "cannot write there", str(target))
 

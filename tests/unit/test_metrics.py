@@ -81,9 +81,11 @@ def test_unknown_extension_is_a_config_error(tmp_path, name):
 
 
 def test_unwritable_path_is_a_config_error(tmp_path):
-    missing = tmp_path / "no-such-dir" / "m.jsonl"
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(ConfigError, match="cannot write there"):
-        MetricsWriter(missing)
+        MetricsWriter(tmp_path / "a-file" / "m.jsonl")     # no folder can be made there
+    MetricsWriter(tmp_path / "runs" / "m.jsonl").close()   # a missing folder is made
+    assert (tmp_path / "runs" / "m.jsonl").read_text() == ""
     folder = tmp_path / "folder.jsonl"
     folder.mkdir()
     with pytest.raises(ConfigError, match="cannot write there"):
