@@ -282,6 +282,9 @@ class GrpoApp(App):
                 self.query_one(EventLog).add(s["events"])
                 if any(e.get("event") == "reset" for e in s["events"]):
                     self.query_one(Curves).clear()
+                    self.pending_groups = self.pending_plot = None   # the old run's groups go
+                    self.query_one(GroupsView).show_message(
+                        "reset: the new run's groups show from its first rollout (space or n).")
             if s["groups"]:
                 self.pending_groups = (s["groups"], s["rollout"])
                 self.pending_plot = s["groups"]

@@ -127,6 +127,8 @@ async def test_reset_asks_first_then_starts_over(lecture_config):
         await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
         await pilot.press("n")
         await wait_for(pilot, lambda: app.rollout == 1, "one rollout")
+        groups = app.query_one(GroupsView)
+        await wait_for(pilot, lambda: groups.groups is not None, "its groups on show")
         await pilot.press("r")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "ConfirmScreen"
@@ -136,7 +138,9 @@ async def test_reset_asks_first_then_starts_over(lecture_config):
         await pilot.press("r")
         await pilot.pause()
         await pilot.click("#yes")
-        await wait_for(pilot, lambda: app.rollout == 0, "the reset")
+        await wait_for(pilot, lambda: app.rollout == 0 and groups.groups is None, "the reset")
+        assert groups.border_title == "groups"         # the old run's groups are gone
+        assert "reset: the new run's groups show" in str(groups.query_one(Static).render())
         await app.action_quit()
 
 
