@@ -108,6 +108,27 @@ async def test_help_lists_the_canvas_keys():
         assert app.screen.NAME == "baseline"
 
 
+@pytest.mark.parametrize("name, keys, absent", [
+    ("rollout", ["space", "n", "t", "f", "p", "u"], ["v"]),   # v: only over the dashboard
+    ("variance", ["r"], []),
+])
+async def test_help_lists_each_key_once_with_its_longer_description(name, keys, absent):
+    app = LearnApp(name)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = "\n".join(str(s.render()) for s in app.screen.query(Static)).splitlines()
+        firsts = [line.split()[0] for line in lines if line.strip()]
+        for key in keys:
+            assert firsts.count(key) == 1, (key, lines)
+        for key in absent:
+            assert key not in firsts
+        if name == "variance":
+            assert any("r  draw new rollouts (the next seed)" in line for line in lines)
+        await app.action_quit()
+
+
 # ============================================================================ sliders
 async def test_slider_keys_and_typed_values():
     app = LearnApp("clip")

@@ -295,8 +295,14 @@ class Canvas(Screen):
         self.app.pop_screen()
 
     def action_help(self) -> None:
-        rows = [(key_text(b.key), b.description) for b in self.BINDINGS if b.action != "back"]
-        rows += self.extra_keys()
+        longer = dict(self.extra_keys())   # a key's longer description replaces its footer name
+        rows = []
+        for b in self.BINDINGS:
+            keys = key_text(b.key)
+            description = longer.pop(keys, b.description)
+            if b.action != "back" and self.check_action(b.action, ()) is not False:
+                rows.append((keys, description))
+        rows += longer.items()                 # keys without a binding of their own (tab, enter)
         rows += [("←, →, −, +", "move the focused slider one notch"),
                  ("enter, 0-9", "type a slider's value"),
                  ("↑, ↓, tab", "move between sliders"),

@@ -86,12 +86,10 @@ class RolloutCanvas(Canvas):
                        id="s-train")]
 
     def extra_keys(self):
-        keys = [("f", "finish the group at once"), ("p", "a new prompt (and a new group)"),
+        return [("f", "finish the group at once"), ("p", "a new prompt (and a new group)"),
                 ("t", "train a fresh policy for 'train rollouts' rollouts (GRPO, the Trainer)"),
-                ("u", "back to the untrained policy")]
-        if self._live_available():
-            keys.append(("v", "a copy of the dashboard's live policy"))
-        return keys
+                ("u", "back to the untrained policy"),
+                ("v", "a copy of the dashboard's live policy")]   # shown only where v works
 
     # ---------------------------------------------------------------- the policy
     def _config(self):
