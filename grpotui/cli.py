@@ -34,7 +34,7 @@ PresetOpt = typer.Option(None, "--preset", "-p", help="A preset name (`grpotui p
 SetOpt = typer.Option(None, "--set", "-s", help="Override a setting: key=value (repeatable), "
                       "e.g. --set learning_rate=0.01.")
 MetricsOpt = typer.Option(None, "--metrics", help="Write one record per optimizer step (and events) "
-                          "to this .jsonl or .csv file.")
+                          "to this .jsonl or .csv file (its folder is made if missing).")
 MetricsGroupsOpt = typer.Option(False, "--metrics-groups", help="Also write the shown rollout's "
                                 "groups (prompts, responses, rewards, deltas, ratios) to the "
                                 "--metrics file, a few a second at most, so `grpotui watch` shows "
@@ -42,7 +42,8 @@ MetricsGroupsOpt = typer.Option(False, "--metrics-groups", help="Also write the 
 SeedOpt = typer.Option(None, "--seed", help="Override the preset's seed.")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or auto.")
 PresetsDirOpt = typer.Option(None, "--presets-dir", help="Folder of user presets (default: "
-                             "$GRPOTUI_PRESETS_DIR, else ~/.config/grpotui/presets).")
+                             "$GRPOTUI_PRESETS_DIR, else $XDG_CONFIG_HOME/grpotui/presets, else "
+                             "~/.config/grpotui/presets).")
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -164,7 +165,9 @@ def learn(
     name: Optional[str] = typer.Argument(None, help="A canvas to open: rollout, variance, "
                                          "baseline, clip, or lab (the dashboard). Default: the "
                                          "list of canvases."),
-    preset: Optional[str] = PresetOpt,
+    preset: Optional[str] = typer.Option(
+        None, "--preset", "-p", help="A preset name (`grpotui presets`) or the path of a preset "
+        "YAML file. Default: 'sort4-ar' for the rollout canvas, 'default' for the lab."),
     set_: Optional[List[str]] = SetOpt,
     presets_dir: Optional[Path] = PresetsDirOpt,
 ) -> None:

@@ -38,9 +38,13 @@ class RunSummary:
     def line(self) -> str:
         reward = (f"final reward {self.reward:.3f} of {self.max_reward:g}" if self.rollouts
                   else "no rollout completed")
-        return (f"{self.stopped}: {self.steps} steps ({self.rollouts} rollouts) in "
+        rollouts = f"{self.rollouts} rollout{'' if self.rollouts == 1 else 's'}"
+        steps = f"{self.steps} step{'' if self.steps == 1 else 's'}"
+        # the held-out figure is a fresh evaluation of the final policy, so it may differ from the
+        # progress bar's, which is the last periodic evaluation (every eval_every rollouts)
+        return (f"{self.stopped}: {steps} ({rollouts}) in "
                 f"{self.seconds:.1f} s, {self.steps_per_second:.0f} steps/s; {reward}; "
-                f"held-out exact match {self.heldout_exact_match:.3f}")
+                f"held-out exact match {self.heldout_exact_match:.3f} (final policy)")
 
 
 class _StopFlag:

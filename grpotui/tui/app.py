@@ -603,11 +603,21 @@ class GrpoApp(App):
     def action_page(self, delta: int) -> None:
         self.query_one(GroupsView).turn_page(delta)
 
+    def _clip_plot_shown(self) -> bool:
+        if self.query_one(ClipPlot).region.area:
+            return True
+        why = "this run's groups carry no token ratios" if self.watching and self.size.height >= 32 \
+            else "the terminal is short: it shows from 32 rows"
+        self.notify(f"The clip plot is hidden ({why}); + - x change it when it shows.")
+        return False
+
     def action_advantage(self, step: float) -> None:
-        self.query_one(ClipPlot).change_magnitude(step)
+        if self._clip_plot_shown():
+            self.query_one(ClipPlot).change_magnitude(step)
 
     def action_cycle_signs(self) -> None:
-        self.query_one(ClipPlot).cycle_signs()
+        if self._clip_plot_shown():
+            self.query_one(ClipPlot).cycle_signs()
 
     def action_help(self) -> None:
         from grpotui.tui.screens.help import HelpScreen

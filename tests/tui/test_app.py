@@ -326,3 +326,20 @@ async def test_the_footer_names_what_space_does_and_fits_80_columns(lecture_conf
         await pilot.press("space")
         await wait_for(pilot, lambda: app.state == "running" and "Pause" in footer(), "resumed")
         await app.action_quit()
+
+
+async def test_clip_plot_keys_say_when_the_plot_is_hidden(lecture_config):
+    app = GrpoApp(lecture_config, preset_name="lecture-centered", paused=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
+        plot = app.query_one("ClipPlot")
+        await pilot.press("plus")
+        await pilot.pause()
+        assert any("The clip plot is hidden (the terminal is short: it shows from 32 rows)"
+                   in str(n.message) for n in app._notifications)
+        assert plot.magnitude == 0.8                  # nothing changed out of sight
+        await pilot.resize_terminal(120, 40)
+        await wait_for(pilot, lambda: plot.region.area > 0, "the plot on a tall terminal")
+        await pilot.press("plus")
+        assert plot.magnitude == 0.9
+        await app.action_quit()

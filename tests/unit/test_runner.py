@@ -57,7 +57,10 @@ def test_summary_line():
                    heldout_exact_match=0.5, stopped="reached rollouts")
     assert s.steps_per_second == 15.0
     assert s.line() == ("reached rollouts: 30 steps (3 rollouts) in 2.0 s, 15 steps/s; final reward "
-                        "3.250 of 5; held-out exact match 0.500")
+                        "3.250 of 5; held-out exact match 0.500 (final policy)")
+    assert RunSummary(steps=1, rollouts=1, seconds=1.0, reward=1.0, max_reward=5.0,
+                      heldout_exact_match=0.5, stopped="x").line().startswith(
+        "x: 1 step (1 rollout) in 1.0 s")
     assert RunSummary(0, 0, 0.0, 0.0, 1.0, 0.0, "x").steps_per_second == 0.0
 
 
