@@ -63,6 +63,10 @@ def fmt_value(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
 
 
+def _mean(values) -> float:
+    return sum(values) / len(values)
+
+
 class Curves(Vertical):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -74,7 +78,10 @@ class Curves(Vertical):
             slug = key.replace("/", "-").replace("_", "-")
             with Horizontal(classes="curve-row"):
                 yield Label(label, classes="curve-label")
-                yield Sparkline([], id=f"spark-{slug}", classes="curve-spark")
+                # a bar is its points' mean (Textual's default, the max, keeps a bar high after
+                # the signal has dropped); the label beside it gives the extremes
+                yield Sparkline([], id=f"spark-{slug}", classes="curve-spark",
+                                summary_function=_mean)
                 yield Label("—", id=f"value-{slug}", classes="curve-value")
 
     def add_points(self, points: list[dict]) -> None:
