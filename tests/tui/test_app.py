@@ -185,13 +185,22 @@ async def test_save_preset_records_mid_run_changes(lecture_config, presets_dir):
         saved = yaml.safe_load((presets_dir / "mine.yaml").read_text())
         assert saved["delta_mode"] == "normalized" and saved["name"] == "mine"
 
-        # a shipped name is refused, nothing written
+        # a shipped name or a bad one is refused in the dialog, which keeps what was typed
         await pilot.press("ctrl+s")
         await pilot.pause()
-        app.screen.query_one("#save-name", Input).value = "sort4"
-        await pilot.click("#save")
+        dialog = app.screen
+        dialog.query_one("#save-description", Input).value = "my notes"
+        for name, why in [("sort4", "'sort4' is a shipped preset and cannot be overwritten"),
+                          ("bad/name", "'bad/name' is not a usable preset name")]:
+            dialog.query_one("#save-name", Input).value = name
+            dialog.query_one("#save-name", Input).focus()
+            await pilot.press("enter")          # as typed: enter in the name field saves
+            await pilot.pause()
+            assert app.screen is dialog and why in str(dialog.query_one("#save-error").render())
+            assert dialog.query_one("#save-description", Input).value == "my notes"
+        await pilot.press("escape")
         await pilot.pause()
-        assert not (presets_dir / "sort4.yaml").exists()
+        assert not (presets_dir / "sort4.yaml").exists() and not (presets_dir / "bad").exists()
 
         # an existing user preset is overwritten only after confirmation
         app.query_one("#delta-mode", Select).value = "raw"

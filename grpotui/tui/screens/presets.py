@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -55,8 +57,21 @@ class SaveScreen(ModalScreen[tuple[str, str] | None]):
             self.dismiss(None)
 
     def _save(self) -> None:
-        self.dismiss((self.query_one("#save-name", Input).value.strip(),
-                      self.query_one("#save-description", Input).value.strip()))
+        """A name that cannot be saved is refused here, with why, and the dialog stays open with
+        what was typed; a good one closes it."""
+        from grpotui.presets import PresetError, check_name, shipped_names
+
+        name = self.query_one("#save-name", Input).value.strip()
+        try:
+            check_name(name)
+            if name in shipped_names():
+                raise PresetError(f"'{name}' is a shipped preset and cannot be overwritten; "
+                                  f"save under another name.")
+        except PresetError as e:
+            self.show_error(escape(str(e)))
+            self.query_one("#save-name", Input).focus()
+            return
+        self.dismiss((name, self.query_one("#save-description", Input).value.strip()))
 
 
 class LoadScreen(ModalScreen[str | None]):
