@@ -235,12 +235,22 @@ async def test_time_axis_and_metric_choice(tmp_path):
         await pilot.pause()
         lst = app.screen.query_one(SelectionList)
         assert [lst.get_option_at_index(i).value for i in range(lst.option_count)] == ["kl"]
-        lst.focus()
+        app.screen.query_one(Input).focus()
+        await pilot.press("enter")                       # from the filter to the list
+        assert lst.has_focus
         await pilot.press("space")                       # untick kl
         assert lst.selected == [], (lst.highlighted, lst.selected)
-        await pilot.click("#metrics-apply")
+        await pilot.press("tab", "enter")                # the next control is Apply
         await pilot.pause()
         assert charts.shown_metrics() == ["completions/mean_length"]
+        await pilot.press("m")                           # ctrl+s applies from the filter too
+        await pilot.pause()
+        app.screen.query_one(Input).value = "kl"
+        await pilot.pause()
+        app.screen.query_one(SelectionList).select("kl")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert charts.shown_metrics() == ["kl", "completions/mean_length"]
         await app.action_quit()
 
 

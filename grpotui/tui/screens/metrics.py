@@ -22,7 +22,7 @@ def matches(name: str, pattern: str) -> bool:
 
 
 class MetricsScreen(ModalScreen[list[str] | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
 
     def __init__(self, every: list[str], shown: list[str]) -> None:
         super().__init__()
@@ -32,13 +32,14 @@ class MetricsScreen(ModalScreen[list[str] | None]):
     def compose(self):
         with Vertical(classes="dialog", id="metrics-dialog"):
             yield Static(f"[b]Metrics to chart[/] ({len(self.every)} in the files): type to "
-                         f"filter, space or enter ticks, then Apply", classes="dialog-title")
+                         f"filter, enter moves to the list, space or enter ticks, tab then enter "
+                         f"applies (ctrl+s from anywhere), esc cancels", classes="dialog-title")
             yield Input(placeholder="filter: a name part or a glob (rewards/*)", id="metrics-filter")
             yield SelectionList(*[(m, m, m in self.ticked) for m in self.every], id="metrics-list")
             with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply", variant="primary", id="metrics-apply")  # next after the list
                 yield Button("All", id="metrics-all")
                 yield Button("Cancel", id="metrics-cancel")
-                yield Button("Apply", variant="primary", id="metrics-apply")
 
     @on(Input.Changed, "#metrics-filter")
     def _filter(self, event: Input.Changed) -> None:
@@ -64,7 +65,7 @@ class MetricsScreen(ModalScreen[list[str] | None]):
         return [m for m in self.every if m in chosen]
 
     @on(Button.Pressed, "#metrics-apply")
-    def _apply(self) -> None:
+    def action_apply(self) -> None:
         self.dismiss(self._result())
 
     @on(Button.Pressed, "#metrics-all")
