@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from grpotui.config import ConfigError, TrainConfig, parse_set
+from grpotui.config import ConfigError, TrainConfig, coerce, parse_set
 
 app = typer.Typer(
     help="Watch GRPO learn to sort numbers (CS336 Lecture 17). With no command, opens the live "
@@ -58,10 +58,10 @@ def resolve_config(preset: str | None, sets: list[str] | None, seed: int | None 
 
     found = find_preset(preset or DEFAULT_PRESET, presets_dir)
     overrides = parse_set(sets)
-    if seed is not None:
-        overrides["seed"] = seed
+    if seed is not None:    # checked here, so that a bad value's message names the option typed
+        overrides["seed"] = coerce("seed", seed, source="--seed")
     if device is not None:
-        overrides["device"] = device
+        overrides["device"] = coerce("device", device, source="--device")
     config = TrainConfig.from_dict(overrides, source="command line", base=found.config)
     return found, config
 

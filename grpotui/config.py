@@ -253,7 +253,8 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
     m = f.metadata
 
     def bad(why: str) -> ConfigError:
-        return ConfigError(f"{source}: key '{key}': {why}; allowed: {allowed_text(key)}.")
+        where = source if source.endswith(key) else f"{source}: key '{key}'"  # --seed, --set seed
+        return ConfigError(f"{where}: {why}; allowed: {allowed_text(key)}.")
 
     if key == "reward" and isinstance(value, dict):
         return _coerce_mix(value, bad)

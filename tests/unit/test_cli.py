@@ -57,8 +57,8 @@ def read_jsonl(path: Path) -> list[dict]:
     (["run", "--target-heldout", "2"], ["--target-heldout 2"]),
     (["run", "--target-heldout", "-0.5"], ["--target-heldout -0.5"]),
     (["run", "--max-seconds", "0"], ["--max-seconds"]),
-    (["run", "--seed", "-3"], ["seed", "-3"]),
-    (["run", "--device", "tpu"], ["device", "tpu"]),
+    (["run", "--seed", "-3"], ["--seed: -3 is out of range", "0 to 2147483647"]),
+    (["run", "--device", "tpu"], ["--device: 'tpu' is not a choice", "cpu, cuda, auto"]),
     (["presets", "show", "no-such-preset"], ["unknown preset 'no-such-preset'"]),
 ])
 def test_bad_input_exits_2_with_a_message(args, needles):
