@@ -380,3 +380,21 @@ async def test_rollout_over_the_dashboard_uses_a_copy_of_the_live_policy():
         for k, v in trainer.policy.state_dict().items():
             assert torch.allclose(s.policy.module.state_dict()[k], v, atol=1e-6), k
         await app.action_quit()
+
+
+async def test_rollout_bars_fit_a_small_terminal_and_keep_the_answer():
+    app = LearnApp("rollout", rollout_config=find_preset("sort4-ar").config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        bars = app.screen.query_one("#ro-bars", Static)
+        await wait_for(pilot, lambda: bars.size.height > 0 and "answer)" in str(bars.render()),
+                       "the bars, sized to the panel")
+        lines = str(bars.render()).splitlines()
+        assert len(lines) <= bars.size.height                 # nothing cut off at the bottom
+        shown = len(lines) - 3                                # two lines above, the note below
+        assert lines[-1].strip() == f"({shown} of 10: likeliest, drawn, answer)"
+        assert any("◂ sorted" in line for line in lines)      # the sorted answer's token is there
+        await pilot.press("n", "n")                           # two tokens drawn
+        await wait_for(pilot, lambda: "drew" in str(bars.render()), "a drawn token")
+        lines = str(bars.render()).splitlines()
+        assert len(lines) <= bars.size.height and any("← drawn" in line for line in lines)
+        await app.action_quit()

@@ -266,6 +266,10 @@ class RolloutCanvas(Canvas):
         return 1 / self.query_one("#s-speed", Slider).value
 
     # ---------------------------------------------------------------- drawing
+    def on_resize(self) -> None:
+        super().on_resize()
+        self.call_after_refresh(self.recompute)   # the bars fit the panel's new height
+
     def recompute(self) -> None:
         state, bars, group = self.query_one("#ro-state", Static), self.query_one("#ro-bars", Static), \
             self.query_one("#ro-group", Static)
@@ -318,17 +322,25 @@ class RolloutCanvas(Canvas):
         if self.last is not None:
             g, t, probs, token = self.last
             prefix = self.responses[g][:t]
-            head = f"position {t + 1}: drew [b]{token}[/] with probability {float(probs[token]):.3f}"
+            head = (f"position {t + 1}: drew [b]{token}[/], p {float(probs[token]):.3f}"
+                    if self.compact else
+                    f"position {t + 1}: drew [b]{token}[/] with probability {float(probs[token]):.3f}")
         else:
             t, token, prefix = 0, None, []
             probs = self.policy.next_distribution(self.prompt, prefix)
-            head = "position 1: the first draw's bars (space plays, n steps)"
+            head = "position 1 (space plays, n steps)" if self.compact else \
+                "position 1: the first draw's bars (space plays, n steps)"
         given = " ".join(str(x) for x in prefix) or "nothing yet"
         lines = [head, f"π(next | prompt, {given}):"]
         order = list(range(len(probs)))
-        if self.compact:
-            order = sorted(order, key=lambda v: -float(probs[v]))[:6]
-            order.sort()
+        # as many bars as the panel has rows for (after the two lines above and the note below):
+        # the most likely tokens, and always the one drawn and the sorted answer's
+        rows = self.query_one("#ro-bars", Static).size.height or (8 if self.compact else 99)
+        room = max(3, rows - 3)
+        if len(order) > rows - 2:
+            must = [v for v in (token, target[t] if t < len(target) else None) if v is not None]
+            likely = [v for v in sorted(order, key=lambda v: -float(probs[v])) if v not in must]
+            order = sorted(set(must) | set(likely[:max(0, room - len(set(must)))]))
         top = float(probs.max())
         width = 18 if self.compact else 26
         for v in order:
@@ -342,8 +354,8 @@ class RolloutCanvas(Canvas):
             style = "b" if v == token else "dim" if p < 0.02 else ""
             text = f"{v:>{w}} {p:5.3f} {bar}"
             lines.append((f"[{style}]{text}[/]" if style else text) + " " + " ".join(mark))
-        if self.compact and len(probs) > len(order):
-            lines.append(f"[dim](the {len(order)} most likely of {len(probs)})[/]")
+        if len(probs) > len(order):
+            lines.append(f"[dim]({len(order)} of {len(probs)}: likeliest, drawn, answer)[/]")
         return "\n".join(lines)
 
     def _group(self, target: list[int], w: int) -> str:
