@@ -388,7 +388,21 @@ def presets_delete(
 
 
 def main() -> None:
-    app(prog_name="grpotui")
+    """The `grpotui` command. Usage errors that click finds itself (a value of the wrong type, an
+    unknown option) get the same one-paragraph `grpotui: error:` form as every other bad input."""
+    try:
+        code = app(prog_name="grpotui", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("grpotui: aborted.", err=True)
+        sys.exit(EXIT_FAILED)
+    except typer.TyperException as e:     # click's usage errors (typer carries its own click)
+        ctx = getattr(e, "ctx", None)
+        hint = f" See '{ctx.command_path} --help'." if ctx is not None else ""
+        message = e.format_message().rstrip()
+        message += "" if message.endswith((".", "?")) else "."
+        typer.echo(f"grpotui: error: {message}{hint}", err=True)
+        sys.exit(getattr(e, "exit_code", EXIT_BAD_INPUT))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

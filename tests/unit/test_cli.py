@@ -105,6 +105,21 @@ def test_bad_input_in_a_real_process_has_no_traceback():
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stdout + proc.stderr
         assert proc.stderr.startswith("grpotui: error: ")
+    # what click itself refuses (a value of the wrong type, an unknown option, a missing argument)
+    # gets the same one-paragraph form, with where to look
+    for args, message, command in [
+        (["run", "--steps", "abc"], "Invalid value for '--steps'", "run"),
+        (["run", "--rollout", "3"], "No such option: --rollout (Possible options: --rollouts)",
+         "run"),
+        (["presets", "show"], "Missing argument 'name'.", "presets show"),
+    ]:
+        proc = subprocess.run([str(GRPOTUI), *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert proc.stderr.startswith(f"grpotui: error: {message}"), proc.stderr
+        assert proc.stderr.endswith(f". See 'grpotui {command} --help'.\n"), proc.stderr
+        assert len(proc.stderr.splitlines()) == 1
+    proc = subprocess.run([str(GRPOTUI), "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Usage: grpotui" in proc.stdout
 
 
 # ============================================================================ run
