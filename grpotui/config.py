@@ -253,7 +253,8 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
     m = f.metadata
 
     def bad(why: str) -> ConfigError:
-        where = source if source.endswith(key) else f"{source}: key '{key}'"  # --seed, --set seed
+        # the option typed names the key already (--seed, --set seed): don't name it twice
+        where = source if source in (f"--{key}", f"--set {key}") else f"{source}: key '{key}'"
         return ConfigError(f"{where}: {why}; allowed: {allowed_text(key)}.")
 
     if key == "reward" and isinstance(value, dict):

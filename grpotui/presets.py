@@ -80,6 +80,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_savable_name(name: str) -> str:
+    """A name a user preset can be saved under: a usable name that is not a shipped preset's."""
+    name = check_name(name)
+    if name in shipped_names():
+        raise PresetError(f"'{name}' is a shipped preset and cannot be overwritten; save under "
+                          f"another name.")
+    return name
+
+
 # ---------------------------------------------------------------------------------------- reading
 def parse_preset(text: str, *, source: str, default_name: str = "") -> Preset:
     """Parse and validate preset YAML text; every problem raises PresetError naming `source`."""
@@ -172,10 +181,7 @@ def save_preset(name: str, description: str, config: TrainConfig,
                 presets_dir: str | os.PathLike | None = None, *, overwrite: bool = False) -> Path:
     """Write a user preset atomically: a temporary file in the same folder, then a rename, so an
     interrupted save leaves the old file (or none), never a half-written one."""
-    name = check_name(name)
-    if name in shipped_names():
-        raise PresetError(f"'{name}' is a shipped preset and cannot be overwritten; save under "
-                          f"another name.")
+    name = check_savable_name(name)
     udir = user_dir(presets_dir)
     path = udir / f"{name}.yaml"
     if path.exists() and not overwrite:

@@ -59,14 +59,11 @@ class SaveScreen(ModalScreen[tuple[str, str] | None]):
     def _save(self) -> None:
         """A name that cannot be saved is refused here, with why, and the dialog stays open with
         what was typed; a good one closes it."""
-        from grpotui.presets import PresetError, check_name, shipped_names
+        from grpotui.presets import PresetError, check_savable_name
 
         name = self.query_one("#save-name", Input).value.strip()
         try:
-            check_name(name)
-            if name in shipped_names():
-                raise PresetError(f"'{name}' is a shipped preset and cannot be overwritten; "
-                                  f"save under another name.")
+            check_savable_name(name)
         except PresetError as e:
             self.show_error(escape(str(e)))
             self.query_one("#save-name", Input).focus()

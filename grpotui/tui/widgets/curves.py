@@ -7,6 +7,7 @@ averaged `stride` at a time, so an hour-long run costs the same memory and drawi
 from __future__ import annotations
 
 import math
+from statistics import fmean
 
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
@@ -63,10 +64,6 @@ def fmt_value(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
 
 
-def _mean(values) -> float:
-    return sum(values) / len(values)
-
-
 class Curves(Vertical):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -81,7 +78,7 @@ class Curves(Vertical):
                 # a bar is its points' mean (Textual's default, the max, keeps a bar high after
                 # the signal has dropped); the label beside it gives the extremes
                 yield Sparkline([], id=f"spark-{slug}", classes="curve-spark",
-                                summary_function=_mean)
+                                summary_function=fmean)
                 yield Label("—", id=f"value-{slug}", classes="curve-value")
 
     def add_points(self, points: list[dict]) -> None:
