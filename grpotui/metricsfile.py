@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from grpotui import records
+
 EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv")
 FOLDER_EXTENSIONS = (".jsonl", ".ndjson", ".csv")   # in a folder, .json files are usually settings
 CONTROL_SUFFIX = ".control.jsonl"   # issue 16's command file beside a metrics file: not a run
@@ -28,6 +30,7 @@ BIG_FILE = 4 * 2**20                # bytes: above this, the first read samples 
 SAMPLE_TARGET = 4000                # step records parsed for the curves when a big file opens
 CHUNK = 8 * 2**20                   # bytes read at a time
 POLL_LIMIT = 4 * 2**20              # bytes read per poll while following
+MAX_LINE = 64 * 2**20               # bytes in one line (a record); a longer one is skipped unread
 
 
 class WatchError(Exception):
@@ -73,30 +76,6 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
     return unique
 
 
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, str):
-        try:
-            f = float(v)
-        except ValueError:
-            return None
-        return f if math.isfinite(f) else None
-    return None
-
-
-def step_point(rec: dict) -> dict[str, float]:
-    """The numeric values of a step record (any keys; null, text and non-finite values dropped)."""
-    out = {}
-    for k, v in rec.items():
-        f = _number(v)
-        if f is not None:
-            out[k] = f
-    return out
-
-
 class MetricsFollower:
     """One metrics file, read incrementally. Never blocks for long: each poll reads at most
     POLL_LIMIT bytes (the first poll of a big file scans it once, in chunks)."""
@@ -113,7 +92,9 @@ class MetricsFollower:
         self.columns: list[str] | None = None
         self.records = 0           # valid records read
         self.bad_lines = 0
-        self.first_bad: tuple[int, str] | None = None
+        self.flawed = 0            # records read with a value dropped
+        self.skipping = False      # inside a line longer than MAX_LINE: skip to its end
+        self.first_bad: tuple[int, str, bool] | None = None   # (line, why, skipped)
         self.size = 0
         self.grew = False          # whether the last poll found new bytes
         self.restarted = False     # whether the last poll found the file replaced or truncated
@@ -129,7 +110,11 @@ class MetricsFollower:
         """One message naming the file and its first bad line, or None."""
         if not self.first_bad:
             return None
-        line, why = self.first_bad
+        line, why, skipped = self.first_bad
+        if not skipped:      # a record read with a value dropped (its reason says which)
+            more = f" ({self.bad_lines + self.flawed} lines with something wrong in all)" \
+                if self.bad_lines + self.flawed > 1 else ""
+            return f"{self.path} line {line}: {why}{more}; the valid records and values are shown."
         more = f" ({self.bad_lines} bad lines in all, skipped)" if self.bad_lines > 1 else \
             " (skipped)"
         if self.records == 0:
@@ -143,12 +128,22 @@ class MetricsFollower:
     def _bad(self, line_no: int, why: str) -> None:
         self.bad_lines += 1
         if self.first_bad is None:
-            self.first_bad = (line_no, why)
+            self.first_bad = (line_no, why, True)
 
     # ------------------------------------------------------------------ parsing one line
+    def _flaw(self, line_no: int, why: str) -> None:
+        """A record read with something dropped (a value out of range): reported like a bad line."""
+        self.flawed += 1
+        if self.first_bad is None:
+            self.first_bad = (line_no, why, False)
+
     def parse(self, raw: bytes, line_no: int) -> dict | None:
+        """One line -> a clean record (grpotui.records.check), or None (blank, or bad: counted)."""
         text = raw.rstrip(b"\r")
         if not text.strip():
+            return None
+        if len(text) > MAX_LINE:
+            self._bad(line_no, f"a line of {len(text):,} bytes (at most {MAX_LINE:,})")
             return None
         try:
             s = text.decode("utf-8")
@@ -156,24 +151,26 @@ class MetricsFollower:
             self._bad(line_no, "not UTF-8 text")
             return None
         if self.csv:
-            return self._parse_csv(s, line_no)
-        try:
-            rec = json.loads(s)
-        except json.JSONDecodeError as e:
-            self._bad(line_no, f"not JSON ({e.msg} at column {e.colno})")
-            return None
-        if not isinstance(rec, dict):
-            self._bad(line_no, f"a JSON {type(rec).__name__}, not an object")
-            return None
-        if "event" in rec:
-            if not isinstance(rec["event"], str):
-                self._bad(line_no, "its 'event' is not a name")
+            rec = self._parse_csv(s, line_no)
+            if rec is None:
                 return None
-        elif _number(rec.get("step")) is None:
-            self._bad(line_no, "a JSON object with neither 'step' nor 'event'")
+        else:
+            try:
+                rec = json.loads(s)
+            except json.JSONDecodeError as e:
+                self._bad(line_no, f"not JSON ({e.msg} at column {e.colno})")
+                return None
+            except RecursionError:
+                self._bad(line_no, f"nested deeper than {records.MAX_DEPTH} levels")
+                return None
+        clean, flaws = records.check(rec)
+        if clean is None:
+            self._bad(line_no, flaws[0])
             return None
+        if flaws:
+            self._flaw(line_no, flaws[0])
         self.records += 1
-        return rec
+        return clean
 
     def _parse_csv(self, s: str, line_no: int) -> dict | None:
         try:
@@ -197,21 +194,24 @@ class MetricsFollower:
             out: dict[str, Any] = {"event": event}
             for k in ("step", "rollout"):
                 if k in rec:
-                    out[k] = int(float(rec[k])) if _number(rec[k]) is not None else rec[k]
+                    out[k] = rec[k]
             if detail:
                 try:
                     extra = json.loads(detail)
                 except json.JSONDecodeError as e:
                     self._bad(line_no, f"its 'detail' is not JSON ({e.msg})")
                     return None
+                except RecursionError:
+                    self._bad(line_no, f"its 'detail' is nested deeper than {records.MAX_DEPTH} "
+                                       f"levels")
+                    return None
                 if isinstance(extra, dict):
-                    out.update(extra)
-            self.records += 1
+                    out.update({k: v for k, v in extra.items() if k not in ("event", "step",
+                                                                             "rollout")})
             return out
-        if _number(rec.get("step")) is None:
+        if "step" not in rec:
             self._bad(line_no, "a CSV row without a 'step' number")
             return None
-        self.records += 1
         return rec
 
     def _is_event_line(self, line: bytes) -> bool:
@@ -245,12 +245,42 @@ class MetricsFollower:
             with open(self.path, "rb") as f:
                 if first and st.st_size > BIG_FILE:
                     return self._open_big(f, st.st_size)
-                f.seek(self.offset)
-                data = f.read(POLL_LIMIT)
+                data = self._read_lines(f, st.st_size)
         except OSError as e:
-            self.first_bad = self.first_bad or (self.line_no + 1, f"unreadable ({e.strerror or e})")
+            self.first_bad = self.first_bad or (self.line_no + 1, f"unreadable ({e.strerror or e})",
+                                                True)
             return []
-        return self._consume(data)
+        return self._consume(data) if data else []
+
+    def _read_lines(self, f, size: int) -> bytes:
+        """The next whole lines from the offset (at most POLL_LIMIT bytes of them, or one longer
+        line of at most MAX_LINE). A longer line is skipped unread and counted as bad, also while
+        it is still being written."""
+        if self.skipping:                       # the rest of a line too long to read
+            end = _next_newline(f, self.offset, size - self.offset)
+            self.grew = True
+            if end is None:
+                self.offset = size
+                return b""
+            self.offset, self.skipping = end + 1, False
+        f.seek(self.offset)
+        data = f.read(POLL_LIMIT)
+        if len(data) < POLL_LIMIT or b"\n" in data:
+            return data
+        end = _next_newline(f, self.offset + len(data), MAX_LINE + 1 - len(data))
+        if end is not None and end - self.offset <= MAX_LINE:
+            f.seek(self.offset)
+            return f.read(end + 1 - self.offset)
+        if end is None and size - self.offset <= MAX_LINE:
+            return b""                          # a long line, not yet complete: wait for it
+        self.line_no += 1
+        self._bad(self.line_no, f"a line longer than {MAX_LINE:,} bytes (skipped unread)")
+        self.grew = True
+        if end is None:
+            self.offset, self.skipping = size, True
+        else:
+            self.offset = end + 1
+        return b""
 
     def _consume(self, data: bytes) -> list[dict]:
         cut = data.rfind(b"\n")
@@ -287,7 +317,18 @@ class MetricsFollower:
                 if got < len(buf):                 # the last line, not yet complete
                     tail = True
                     break
-                buf = bytearray(2 * len(buf))      # a line longer than the buffer
+                if len(buf) <= MAX_LINE:
+                    buf = bytearray(2 * len(buf))  # a line longer than the buffer
+                    continue
+                self.line_no += 1                  # longer than any record may be: skipped
+                self._bad(self.line_no, f"a line longer than {MAX_LINE:,} bytes (skipped unread)")
+                nl = _next_newline(f, pos + got, size - pos - got)
+                if nl is None:
+                    pos = self.offset = size
+                    self.skipping = True
+                    break
+                self.offset += nl + 1 - pos
+                pos = nl + 1
                 continue
             data = buf                             # valid up to `end` (beyond: older bytes)
             if self.csv and self.columns is None:     # the header row
@@ -428,6 +469,23 @@ class MetricsFollower:
         if last is not None:
             big["last_step"] = None if sample and sample[-1] == last else \
                 (lines[last], base + last + 1)
+
+
+def _next_newline(f, start: int, limit: int) -> int | None:
+    """The file offset of the first newline at or after `start`, looking at most `limit` bytes
+    (a chunk at a time); None if there is none there."""
+    pos, left = start, max(0, limit)
+    f.seek(start)
+    while left > 0:
+        chunk = f.read(min(CHUNK, left))
+        if not chunk:
+            return None
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return pos + i
+        pos += len(chunk)
+        left -= len(chunk)
+    return None
 
 
 def _is_groups_line(raw: bytes) -> bool:

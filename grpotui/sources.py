@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from grpotui.metricsfile import MetricsFollower, expand_paths, is_metrics_name, step_point
+from grpotui.metricsfile import MetricsFollower, expand_paths, is_metrics_name
 
 POLL_SECONDS = 0.2      # appended records show within a second
 HEARTBEAT_SECONDS = 1.0
@@ -200,8 +200,8 @@ class FileSource:
         points, events, groups = [], [], None
         for rec in records:
             kind = rec.get("event")
-            if kind is None:
-                p = step_point(rec)
+            if kind is None:       # a step record: numbers only (grpotui.records.check)
+                p = rec
                 points.append(p)
                 run.step = int(p["step"])
                 run.rollout = int(p.get("rollout", run.rollout))
@@ -209,24 +209,21 @@ class FileSource:
                 run.steps_per_second = p.get("steps_per_second", run.steps_per_second)
                 continue
             if kind == "groups":
-                if isinstance(rec.get("groups"), dict):
-                    groups = rec["groups"]
-                    groups_at = int(rec.get("rollout") or 0)
+                groups = rec["groups"]
+                groups_at = int(rec.get("rollout") or 0)
                 continue
             events.append(rec)
             run.last_event = kind if kind in ("stop", "error", "start", "reset") else \
                 run.last_event
             if kind == "start":
-                cfg = rec.get("config")
-                run.config = dict(cfg) if isinstance(cfg, dict) else {}
-                run.preset = str(rec.get("preset") or "")
-                ctl = rec.get("control")
-                run.control = dict(ctl) if isinstance(ctl, dict) else None
+                run.config = dict(rec["config"])
+                run.preset = rec.get("preset") or ""
+                run.control = rec.get("control")
             elif kind == "reset":
                 run.step = run.rollout = 0
-            elif kind == "set" and run.config is not None and "key" in rec:
-                run.config[rec["key"]] = rec.get("new")
-            if isinstance(rec.get("step"), (int, float)) and kind not in ("reset",):
+            elif kind == "set" and run.config is not None:
+                run.config[rec["key"]] = rec["new"]
+            if "step" in rec and kind not in ("reset",):
                 run.step = max(run.step, int(rec["step"])) if kind != "start" else int(rec["step"])
         if len(points) > MAX_POINTS:   # a burst bigger than a plot can show: an even sample
             stride = len(points) / MAX_POINTS

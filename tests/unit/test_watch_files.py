@@ -120,7 +120,7 @@ def test_csv_files_written_by_metrics_writer_read_back(tmp_path):
     assert recs[0] == START
     assert recs[1] == {"event": "set", "step": 0, "rollout": 1, "key": "learning_rate",
                        "old": 0.01, "new": 0.02}
-    assert metricsfile.step_point(recs[2]) == {"step": 1.0, "rollout": 1.0, "reward": 0.5,
+    assert recs[2] == {"step": 1.0, "rollout": 1.0, "reward": 0.5,
                                                "loss": 0.25}
     assert recs[3]["event"] == "groups" and recs[3]["groups"]["responses"] == [["x", "y"]]
 
@@ -140,7 +140,8 @@ def test_a_big_file_opens_sampled_with_every_event_and_the_latest_step(tmp_path,
                 out.write(line({"event": "set", "step": i, "rollout": i, "key": "learning_rate",
                                 "old": 0.01, "new": i}))
                 out.write(line({"event": "groups", "step": i, "rollout": i,
-                                "groups": {"prompts": [[i]]}}))
+                                "groups": {"prompts": [[i]], "responses": [[[i]]],
+                                           "rewards": [[1.0]], "deltas": [[0.0]]}}))
     f = MetricsFollower(path)
     recs = f.poll()
     steps = [r for r in recs if "event" not in r]
