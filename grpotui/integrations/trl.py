@@ -73,11 +73,17 @@ FIXED = {
     "num_train_epochs": "the Trainer computes the run's length when training starts",
     "model": "the model is loaded when GRPOTrainer is constructed",
 }
-ALIASES = {"lr": "learning_rate", "kl_beta": "beta", "clip_eps": "epsilon"}
-# name: (low, high), inclusive; reward weights are any finite numbers.
-BOUNDS = {"learning_rate": (0.0, 10.0), "beta": (0.0, 10.0), "epsilon": (0.0, 1.0),
-          "epsilon_low": (0.0, 1.0), "epsilon_high": (0.0, 10.0)}
-SCALE_REWARDS = ("group", "batch", "none")
+# The steerable settings' bounds: one table, in grpotui/steering.py (the command file's checks).
+ALIASES = steering.ALIASES
+BOUNDS = steering.BOUNDS
+SCALE_REWARDS = steering.SCALE_REWARDS
+STEERABLE = ("learning_rate", "beta", "epsilon", "epsilon_high", "scale_rewards", "reward_weights")
+
+# grpotui's own parts of a run, each guarded: a failure in one is reported once and that part stops
+# (step records: that record is lost, later ones are still written); training goes on.
+PARTS = {"start": "writing the start record", "steps": "writing a step record",
+         "groups": "recording the groups of completions", "reading": "reading the command file",
+         "steering": "applying a command", "stop": "writing the stop record"}
 
 
 # ----------------------------------------------------------------------------------------- the math
@@ -161,6 +167,22 @@ def _as_text(x: Any) -> str:
     return "" if x is None else str(x)
 
 
+def _text(x: Any) -> str:
+    """_as_text that never raises (the recording of a batch must reach its gather on every
+    process)."""
+    try:
+        return _as_text(x)
+    except Exception:                       # noqa: BLE001 - an odd prompt or completion
+        try:
+            return str(x)
+        except Exception:                   # noqa: BLE001
+            return f"<{type(x).__name__}>"
+
+
+def _list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else []
+
+
 def _number(value: Any) -> float | None:
     """A finite float from a number or numeric text; None for anything else."""
     if isinstance(value, bool):
@@ -170,8 +192,10 @@ def _number(value: Any) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if isinstance(value, (int, float)) and math.isfinite(float(value)):
-        return float(value)
+    if isinstance(value, int):
+        return float(value) if abs(value) <= 1e300 else None
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     return None
 
 
@@ -185,8 +209,8 @@ def _reward(column: list, j: int) -> float:
         return math.nan
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------------------- attach
@@ -227,6 +251,8 @@ class GrpotuiCallback(TrainerCallback):
         self.writer: MetricsWriter | None = MetricsWriter(self.path) if self.main else None
         self.reader = steering.CommandReader(self.path) if (self.control and self.main) else None
         self.failed_write = False
+        self.failures: dict[str, str] = {}      # part (PARTS) -> what went wrong, once each
+        self._step = int(trainer.state.global_step)
         self.summary: dict[str, Any] = {}
         self.values: dict[str, Any] = {
             "learning_rate": float(args.learning_rate),
@@ -246,7 +272,12 @@ class GrpotuiCallback(TrainerCallback):
                                   f"Python functions, so their rewards cannot be recorded")
         else:
             trainer.reward_funcs[:] = [self._wrap(i, f) for i, f in enumerate(trainer.reward_funcs)]
-        self._write(events=[self._start_record()])
+        try:
+            start = self._start_record()
+        except Exception as e:                  # noqa: BLE001
+            self._failed("start", e)
+        else:
+            self._write(events=[start])
 
     # ------------------------------------------------------------------ records
     def _model_name(self) -> str:
@@ -319,18 +350,38 @@ class GrpotuiCallback(TrainerCallback):
             return
         try:
             self.writer.write(steps, events)
-        except (OSError, ValueError) as e:
+        except Exception as e:                  # noqa: BLE001
             # A full disk must not stop a long training run: say so once and stop writing.
             self.failed_write = True
-            logger.warning("grpotui: cannot write the metrics file %s (%s); training goes on without "
-                           "it.", self.path, e)
+            logger.warning("grpotui: cannot write the metrics file %s (%s: %s); training goes on "
+                           "without it.", self.path, type(e).__name__, _cut(str(e)))
+
+    def _failed(self, part: str, e: BaseException, step: int | None = None) -> None:
+        """grpotui's own `part` failed: say so once, on stderr (the "grpotui" logger) and as an
+        `error` event while the metrics file can be written; the caller stops that part. Training
+        goes on."""
+        if part in self.failures:
+            return
+        self.failures[part] = f"{type(e).__name__}: {_cut(str(e))}"
+        message = (f"grpotui stopped {PARTS.get(part, part)} after an internal error "
+                   f"({self.failures[part]}); training goes on without it")
+        logger.warning("%s.", message)
+        step = self._step if step is None else step
+        self._write(events=[{"event": "error", "step": step, "rollout": self._rollout(step),
+                             "part": part, "message": message, "fatal": False}])
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            try:
+                self.writer.close()
+            except Exception as e:              # noqa: BLE001
+                logger.warning("grpotui: cannot close the metrics file %s (%s).", self.path, e)
 
     # ------------------------------------------------------------------ groups
     def _wrap(self, index: int, func: Callable) -> Callable:
+        """The reward function, same call and same result; its result is recorded on the way out.
+        The function's own exceptions propagate as they are (TRL's to handle); the recording never
+        raises."""
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def wrapped_async(*args: Any, **kwargs: Any) -> Any:
@@ -348,31 +399,61 @@ class GrpotuiCallback(TrainerCallback):
 
     def _record(self, index: int, kwargs: dict, out: Any) -> None:
         """Keep one reward function's results; when every function of this generation batch has
-        reported, build the groups record (on every process: gathering is collective)."""
+        reported, build the groups record. Never raises. In a multi-process run the rows are
+        gathered (a collective) for every completed training batch on every process, even after the
+        groups part failed on one of them, so no process waits for another."""
+        multi = self.trainer.args.world_size > 1
+        if "groups" in self.failures and not multi:
+            return
+        try:
+            ready = self._collect(index, kwargs, out)
+        except Exception as e:                  # noqa: BLE001
+            self._failed("groups", e)
+            return
+        if ready is None:
+            return
+        step, rows = ready
+        try:
+            if multi:
+                from accelerate.utils import gather_object
+                rows = gather_object(rows)
+            if self.writer is not None and "groups" not in self.failures:
+                self._write(events=[self._groups_record(step, rows)])
+        except Exception as e:                  # noqa: BLE001
+            self._failed("groups", e)
+
+    def _collect(self, index: int, kwargs: dict, out: Any) -> tuple[int, list[tuple]] | None:
+        """(step, this process's rows) when `out` completes a training batch, else None. Whether a
+        batch is complete depends only on which functions reported (the same on every process);
+        the rows are built so that nothing in them raises."""
         if index in self._round:     # a batch that never completed (a reward function raised): drop it
             self._round = {}
-        self._round[index] = list(out) if isinstance(out, (list, tuple)) else []
+        self._round[index] = _list(out)
         if index == 0 or self._round_inputs is None:
-            self._round_inputs = (list(kwargs.get("prompts") or []),
-                                  list(kwargs.get("completions") or []), kwargs)
+            self._round_inputs = (kwargs.get("prompts"), kwargs.get("completions"), kwargs)
         if len(self._round) < len(self.trainer.reward_funcs):
-            return
-        columns = [self._round[i] for i in range(len(self.trainer.reward_funcs))]
+            return None
+        columns = [self._round.get(i, []) for i in range(len(self.trainer.reward_funcs))]
         prompts, completions, kw = self._round_inputs
         self._round, self._round_inputs = {}, None
         if not self.trainer.model.training:    # evaluation batches are not training groups
-            return
-        state = kw.get("trainer_state")
-        step = int(state.global_step if state is not None else self.trainer.state.global_step) + 1
-        targets = kw.get("target")
-        rows = [(_as_text(p), _as_text(c), [_reward(col, j) for col in columns],
-                 _as_text(targets[j]) if isinstance(targets, list) and j < len(targets) else None)
-                for j, (p, c) in enumerate(zip(prompts, completions))]
-        if self.trainer.args.world_size > 1:
-            from accelerate.utils import gather_object
-            rows = gather_object(rows)
-        if self.writer is not None:
-            self._write(events=[self._groups_record(step, rows)])
+            return None
+        step = self._step
+        rows: list[tuple] = []
+        if "groups" not in self.failures:
+            try:
+                state = kw.get("trainer_state")
+                step = int(state.global_step if state is not None
+                           else self.trainer.state.global_step) + 1
+                targets = kw.get("target")
+                rows = [(_text(p), _text(c), [_reward(col, j) for col in columns],
+                         _text(targets[j]) if isinstance(targets, list) and j < len(targets)
+                         else None)
+                        for j, (p, c) in enumerate(zip(_list(prompts), _list(completions)))]
+            except Exception as e:              # noqa: BLE001
+                self._failed("groups", e)
+                rows = []
+        return step, rows
 
     def _groups_record(self, step: int, rows: list[tuple]) -> dict[str, Any]:
         t = self.trainer
@@ -399,28 +480,57 @@ class GrpotuiCallback(TrainerCallback):
                 "groups": steering.json_safe(groups)}
 
     # ------------------------------------------------------------------ callback hooks
+    # Every hook is guarded: grpotui's own failures are reported once (_failed) and never reach the
+    # trainer.
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
 
     def on_step_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
         if not self.control:
             return
-        commands = steering.broadcast(self.reader.poll() if self.reader is not None else None)
+        step = self._step = int(state.global_step) + 1
+        # The main process's reading never raises, so every process reaches the broadcast (a
+        # collective) at every step while steering is on; a failed command is refused on every
+        # process alike (the same commands, the same settings), so they never diverge.
+        commands = self._read()
+        try:
+            commands = steering.broadcast(commands)
+        except Exception as e:                  # noqa: BLE001 - a broken process group
+            self._failed("reading", e, step)
+            self.control = False
+            return
         if not commands:
             return
-        step = int(state.global_step) + 1
         events: list[dict] = []
         for cmd in commands:
-            events += self.apply(cmd, step, optimizer, lr_scheduler)
+            events += self._apply_guarded(cmd, step, optimizer, lr_scheduler)
         self._write(events=events)
+
+    def _read(self) -> list[dict] | None:
+        if self.reader is None:
+            return None
+        try:
+            return self.reader.poll()
+        except Exception as e:                  # noqa: BLE001 - poll itself catches; this is a bug
+            self._failed("reading", e)
+            self.reader = None
+            return None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or self.writer is None:
             return
-        if "train_runtime" in logs:          # the Trainer's summary at the end, not a step
-            self.summary = {k: v for k, v in logs.items() if _number(v) is not None}
+        try:
+            self._step = int(state.global_step)
+            if "train_runtime" in logs:          # the Trainer's summary at the end, not a step
+                self.summary = {k: v for k, v in logs.items() if _number(v) is not None}
+                return
+            rec = self._step_record(int(state.global_step), logs)
+        except Exception as e:                  # noqa: BLE001
+            self._failed("steps", e)
             return
-        step = int(state.global_step)
+        self._write(steps=[rec])
+
+    def _step_record(self, step: int, logs: dict) -> dict[str, Any]:
         rec: dict[str, Any] = {"step": step, "rollout": self._rollout(step)}
         for k, v in logs.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None:
@@ -433,70 +543,134 @@ class GrpotuiCallback(TrainerCallback):
             rec["exact_match"] = logs["rewards/exact_match_reward/mean"]
         rec["group_size"] = self.trainer.num_generations
         rec["time"] = time.monotonic() - self.started
-        self._write(steps=[rec])
+        return rec
 
     def on_train_end(self, args, state, control, **kwargs):
-        step = int(state.global_step)
-        reason = "training finished" if step >= state.max_steps else "training stopped"
-        self._write(events=[{"event": "stop", "step": step, "rollout": self._rollout(step),
-                             "reason": f"{reason} at step {step} of {state.max_steps}",
-                             "summary": {k: float(v) for k, v in self.summary.items()
-                                         if k != "total_flos"}}])
+        try:
+            step = self._step = int(state.global_step)
+            reason = "training finished" if step >= state.max_steps else "training stopped"
+            rec = {"event": "stop", "step": step, "rollout": self._rollout(step),
+                   "reason": f"{reason} at step {step} of {state.max_steps}",
+                   "summary": {k: float(v) for k, v in self.summary.items() if k != "total_flos"}}
+        except Exception as e:                  # noqa: BLE001
+            self._failed("stop", e)
+            return
+        self._write(events=[rec])
 
     def _originals(self) -> list[Callable]:
         return [getattr(f, "__wrapped__", f) for f in self.trainer.reward_funcs]
 
     # ------------------------------------------------------------------ steering
+    def _apply_guarded(self, cmd: dict, step: int, optimizer: Any, lr_scheduler: Any
+                       ) -> list[dict]:
+        """apply, guarded: after an internal error steering stops (every later command is refused
+        with the reason) and training goes on."""
+        cid = cmd.get("id") if isinstance(cmd, dict) else None
+        if "steering" in self.failures:
+            return [steering.refused_event(
+                step, self._rollout(step), None, None,
+                f"steering stopped after an internal error ({self.failures['steering']}); this run "
+                f"takes no more commands.", cid)]
+        try:
+            return self.apply(cmd, step, optimizer, lr_scheduler)
+        except Exception as e:                  # noqa: BLE001
+            self._failed("steering", e, step)
+            return [steering.refused_event(
+                step, self._rollout(step), None, None,
+                f"grpotui failed applying this command ({self.failures['steering']}); steering "
+                f"stopped, training goes on.", cid)]
+
     def apply(self, cmd: dict, step: int, optimizer: Any = None, lr_scheduler: Any = None
               ) -> list[dict]:
-        """Apply one command on this process; returns its set/refused events (the same on every
-        process, since every process gets the same commands and settings)."""
+        """Apply one command (as parse_command returns it) on this process; returns its set/refused
+        events (the same on every process, since every process gets the same commands and settings).
+
+        Every change is checked first, against steering.BOUNDS and this run (its reward functions,
+        its beta, its scheduler, what TRL fixes at construction); then the ones that passed apply, in
+        the command's order, each one whole. A refused change changes nothing."""
         rollout = self._rollout(step)
         cid = cmd.get("id")
         if cmd.get("cmd") != "set":
             return [steering.refused_event(step, rollout, None, None, cmd.get("message")
                                            or "not a set command", cid)]
-        events = []
-        for raw_key, value in cmd["changes"].items():
-            key = ALIASES.get(str(raw_key), str(raw_key))
+        changes = cmd.get("changes")
+        if not isinstance(changes, dict) or not changes:
+            return [steering.refused_event(step, rollout, None, None, "a set command needs a "
+                                           "non-empty mapping of changes.", cid)]
+        refused = dict(cmd.get("refused") or {})
+        checked: dict[str, Any] = {}
+        for raw_key, value in changes.items():
+            if raw_key in refused:
+                continue
+            key = steering.canonical(str(raw_key))
             try:
-                events += self._apply_one(key, value, step, rollout, cid, optimizer, lr_scheduler)
-            except ConfigError as e:
-                events.append(steering.refused_event(step, rollout, raw_key, value, str(e), cid))
+                checked[raw_key] = self._check(key, steering.check_value(key, value), optimizer,
+                                               lr_scheduler)
+            except (ConfigError, steering.CommandError) as e:
+                refused[raw_key] = str(e)
+        events: list[dict] = []
+        for raw_key, value in changes.items():
+            if raw_key in refused:
+                events.append(steering.refused_event(step, rollout, raw_key, value, refused[raw_key],
+                                                     cid))
+            else:
+                events += self._apply_one(steering.canonical(str(raw_key)), checked[raw_key], step,
+                                          rollout, cid, optimizer, lr_scheduler)
         return events
 
-    def _checked(self, key: str, value: Any) -> float:
-        lo, hi = BOUNDS[key]
-        x = _number(value)
-        if x is None or not lo <= x <= hi:
-            raise ConfigError(f"{key} {value!r}: allowed: a number from {_fmt(lo)} to {_fmt(hi)}.")
-        return x
+    def _scheduler(self, optimizer: Any, lr_scheduler: Any) -> tuple[Any, Any]:
+        t = self.trainer
+        optimizer = optimizer if optimizer is not None else t.optimizer
+        sched = lr_scheduler if lr_scheduler is not None else t.lr_scheduler
+        sched = sched if hasattr(sched, "base_lrs") else getattr(sched, "scheduler", None)
+        if optimizer is None or sched is None or not hasattr(sched, "base_lrs"):
+            raise ConfigError(f"learning_rate: this run's learning-rate scheduler "
+                              f"({type(sched).__name__}) keeps no base learning rates to change; "
+                              f"grpotui can steer torch's schedulers (the Trainer's default).")
+        return optimizer, sched
+
+    def _check(self, key: str, value: Any, optimizer: Any, lr_scheduler: Any) -> Any:
+        """What this run allows of a change whose value steering.check_value passed; returns the
+        value to apply (reward weights as {index: weight}). Changes nothing."""
+        if key == "learning_rate":
+            self._scheduler(optimizer, lr_scheduler)
+            return value
+        if key == "beta":
+            if self.started_beta <= 0:
+                raise ConfigError("beta: the run started with beta = 0, so GRPOTrainer loaded no "
+                                  "reference model and computes no KL; start the run with beta > 0 to "
+                                  "steer it.")
+            return value
+        if key in ("epsilon", "epsilon_low", "epsilon_high", "scale_rewards"):
+            return value
+        if key == "reward_weights" or key.startswith("reward_weights/"):
+            return self._weights(key, value)
+        if key in FIXED:
+            raise ConfigError(f"{key}: {FIXED[key]}; it cannot change mid-run.")
+        raise ConfigError(f"{steering.quote(key)} is not a setting grpotui can change in a TRL run; "
+                          f"steerable: {', '.join(STEERABLE)}.")
 
     def _apply_one(self, key: str, value: Any, step: int, rollout: int, cid: Any,
                    optimizer: Any, lr_scheduler: Any) -> list[dict]:
+        """Apply one change that _check passed (value as it returned it)."""
         t = self.trainer
 
         def ev(k: str, old: Any, new: Any) -> dict:
             return steering.set_event(step, rollout, k, old, new, cid)
 
         if key == "learning_rate":
-            new = self._checked(key, value)
-            optimizer = optimizer if optimizer is not None else t.optimizer
-            sched = lr_scheduler if lr_scheduler is not None else t.lr_scheduler
-            sched = sched if hasattr(sched, "base_lrs") else getattr(sched, "scheduler", None)
-            if optimizer is None or sched is None or not hasattr(sched, "base_lrs"):
-                raise ConfigError(f"learning_rate: this run's learning-rate scheduler "
-                                  f"({type(sched).__name__}) keeps no base learning rates to change; "
-                                  f"grpotui can steer torch's schedulers (the Trainer's default).")
+            new = float(value)
+            optimizer, sched = self._scheduler(optimizer, lr_scheduler)
             old = self.values["learning_rate"]
             # Scale the schedule: its base rates (so the change lasts), the optimizer's current rates
             # (so it applies to this step) and the scheduler's record of them (the logged rate).
+            # From 0 (or from a rate so small that the ratio overflows) the rates are set instead.
+            ratio = new / old if old > 0 else math.inf
             last = getattr(sched, "_last_lr", None)
             for i, group in enumerate(optimizer.param_groups):
-                if old > 0:
-                    ratio = new / old
-                    group["lr"] = group["lr"] * ratio
-                    sched.base_lrs[i] = sched.base_lrs[i] * ratio
+                scaled = (group["lr"] * ratio, sched.base_lrs[i] * ratio)
+                if math.isfinite(ratio) and all(math.isfinite(x) for x in scaled):
+                    group["lr"], sched.base_lrs[i] = scaled
                     if last is not None and i < len(last):
                         last[i] = last[i] * ratio
                 else:
@@ -506,18 +680,12 @@ class GrpotuiCallback(TrainerCallback):
             self.values["learning_rate"] = new
             return [ev("learning_rate", old, new)]
         if key == "beta":
-            if self.started_beta <= 0:
-                raise ConfigError("beta: the run started with beta = 0, so GRPOTrainer loaded no "
-                                  "reference model and computes no KL; start the run with beta > 0 to "
-                                  "steer it.")
-            new = self._checked(key, value)
-            old, t.beta = self.values["beta"], new
-            self.values["beta"] = new
-            return [ev("beta", old, new)]
+            old, t.beta = self.values["beta"], value
+            self.values["beta"] = value
+            return [ev("beta", old, value)]
         if key in ("epsilon", "epsilon_low", "epsilon_high"):
             # GRPOConfig's meaning: epsilon is the lower clip bound, and the upper one too when the
             # run did not set epsilon_high. Events use GRPOConfig's names (epsilon, epsilon_high).
-            new = self._checked(key, value)
             if key == "epsilon_high":
                 targets = ["epsilon_high"]
             elif key == "epsilon" and t.args.epsilon_high is None:
@@ -527,53 +695,38 @@ class GrpotuiCallback(TrainerCallback):
             out = []
             for k in targets:
                 old = self.values[k]
-                setattr(t, k, new)
-                self.values[k] = new
-                out.append(ev("epsilon" if k == "epsilon_low" else k, old, new))
+                setattr(t, k, value)
+                self.values[k] = value
+                out.append(ev("epsilon" if k == "epsilon_low" else k, old, value))
             return out
         if key == "scale_rewards":
-            new = {True: "group", False: "none"}.get(value, value)
-            if new not in SCALE_REWARDS:
-                raise ConfigError(f"scale_rewards {value!r}: allowed: group, batch, none.")
-            old, t.scale_rewards = self.values["scale_rewards"], new
-            self.values["scale_rewards"] = new
-            return [ev("scale_rewards", old, new)]
-        if key == "reward_weights" or key.startswith("reward_weights/"):
-            old = [float(w) for w in t.reward_weights.tolist()]
-            self._set_weights(key, value)
-            return [ev("reward_weights", old, [float(w) for w in t.reward_weights.tolist()])]
-        if key in FIXED:
-            raise ConfigError(f"{key}: {FIXED[key]}; it cannot change mid-run.")
-        steerable = ", ".join(["learning_rate", "beta", "epsilon", "epsilon_high", "scale_rewards",
-                               "reward_weights"])
-        raise ConfigError(f"'{key}' is not a setting grpotui can change in a TRL run; "
-                          f"steerable: {steerable}.")
+            old, t.scale_rewards = self.values["scale_rewards"], value
+            self.values["scale_rewards"] = value
+            return [ev("scale_rewards", old, value)]
+        # reward weights, in place (TRL reads them at every generation)
+        old = [float(w) for w in t.reward_weights.tolist()]
+        for i, w in value.items():
+            t.reward_weights[i] = w
+        return [ev("reward_weights", old, [float(w) for w in t.reward_weights.tolist()])]
 
-    def _set_weights(self, key: str, value: Any) -> None:
-        """Change some or all reward weights in place (TRL reads them at every generation), all
-        checked before any changes."""
-        weights = self.trainer.reward_weights
+    def _weights(self, key: str, value: Any) -> dict[int, float]:
+        """{index: weight} for a reward_weights change (value as steering.check_value returned it:
+        floats in bounds), checked against this run's reward functions."""
         names = self.names
         if key.startswith("reward_weights/"):
             mapping = {key.split("/", 1)[1]: value}
         elif isinstance(value, dict):
             mapping = value
-        elif isinstance(value, (list, tuple)):
+        else:
             if len(value) != len(names):
                 raise ConfigError(f"reward_weights: {len(value)} weights for {len(names)} "
-                                  f"reward functions ({', '.join(names)}); give one per function.")
-            mapping = dict(zip(names, value))
-        else:
-            raise ConfigError(f"reward_weights {value!r}: allowed: a list of {len(names)} "
-                              f"numbers, or a mapping of reward function names to numbers.")
-        new_values = {}
-        for name, v in mapping.items():
+                                  f"reward functions ({_cut(', '.join(names), 120)}); give one per "
+                                  f"function.")
+            return dict(enumerate(value))
+        out = {}
+        for name, w in mapping.items():
             if name not in names:
-                raise ConfigError(f"reward weight for '{name}': this run's reward functions "
-                                  f"are {', '.join(names)}.")
-            x = _number(v)
-            if x is None:
-                raise ConfigError(f"reward weight for '{name}': {v!r} is not a finite number.")
-            new_values[names.index(name)] = x
-        for i, x in new_values.items():
-            weights[i] = x
+                raise ConfigError(f"reward weight for {steering.quote(name)}: this run's reward "
+                                  f"functions are {_cut(', '.join(names), 120)}.")
+            out[names.index(name)] = w
+        return out

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -57,7 +57,10 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def grpo_run(tmp: Path, *, reward_funcs, commands: dict[int, dict] | None = None,
-             metrics_name: str = "run.jsonl", control: bool = True, **config: Any) -> Run:
+             metrics_name: str = "run.jsonl", control: bool = True,
+             actions: dict[int, Callable[[Path], None]] | None = None, **config: Any) -> Run:
+    """`commands[s]` is sent (as the viewer would) at the end of step s - 1, due at step s;
+    `actions[s](command_path)` runs at the same moment, after it (write raw lines, replace the file)."""
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
@@ -89,6 +92,9 @@ def grpo_run(tmp: Path, *, reward_funcs, commands: dict[int, dict] | None = None
             changes = (commands or {}).get(state.global_step + 1)
             if changes:
                 steering.CommandWriter(path).set(**changes)
+            action = (actions or {}).get(state.global_step + 1)
+            if action is not None:
+                action(steering.control_path(path))
 
     trainer.add_callback(Probe())
     trainer.train()
