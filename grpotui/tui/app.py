@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from textual.widgets import Footer
 
 from grpotui.config import TrainConfig
+from grpotui.tui import text
 from grpotui.tui.messages import SnapshotReceived, WorkerGone
 from grpotui.tui.stats import LAG_TICK, STATS_EVERY, UiStats
 from grpotui.tui.widgets.charts import RunCharts, rich_colour
@@ -71,7 +72,7 @@ def merge_by_run(snaps: list[dict]) -> list[dict]:
     return [merge_snapshots(group) for group in by_run.values()]
 
 
-class GrpoApp(App):
+class GrpoApp(text.PlainNotifications, App):
     CSS_PATH = "app.tcss"
     TITLE = "grpotui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -166,7 +167,7 @@ class GrpoApp(App):
                 yield SettingsView(id="settings", classes="beside-steer" if self.steering else "")
             else:
                 yield Controls(self.config.to_dict(), id="controls")
-            yield EventLog(id="events")
+            yield EventLog(watching=self.watching, id="events")
         yield Footer()
 
     def check_action(self, action: str, parameters) -> bool | None:
@@ -324,7 +325,7 @@ class GrpoApp(App):
         charts = self.query_one(RunCharts)
         log = self.query_one(EventLog)
         several = len(getattr(self.source, "runs", ())) > 1
-        prefix = f"[{rich_colour(i)}]{escape(s['name'])}[/] " if several else ""
+        prefix = Text(text.one_line(s["name"], 40) + " ", style=rich_colour(i)) if several else None
         with self.batch_update():
             if restarted:
                 charts.clear_run(i)
@@ -373,13 +374,12 @@ class GrpoApp(App):
                 "no groups records in this file (yet)"
             folder = Path(run.get("path") or ".").parent
             if run["status"] == "waiting" and not folder.is_dir():
-                what += f" (its folder {escape(str(folder))} does not exist yet: is the path right?)"
-            self.query_one(GroupsView).show_message(
-                f"[b]{escape(run['name'])}[/]: {what}.\n\nThe curves and settings come from its step "
-                f"and start records. A run shows its groups here when it writes them: "
-                f"[b]grpotui run --metrics FILE --metrics-groups[/] (or the dashboard's "
-                f"--metrics-groups, or the TRL integration).",
-                title=f"groups · {run['name']}")
+                what += f" (its folder {text.clean(folder)} does not exist yet: is the path right?)"
+            self.query_one(GroupsView).show_message(text.assemble(
+                (text.clean(run["name"]), "b"), f": {what}.\n\nThe curves and settings come from its "
+                f"step and start records. A run shows its groups here when it writes them: ",
+                ("grpotui run --metrics FILE --metrics-groups", "b"), " (or the dashboard's "
+                "--metrics-groups, or the TRL integration)."), title=f"groups · {run['name']}")
 
     @on(WorkerGone)
     def on_worker_gone(self, message: WorkerGone) -> None:

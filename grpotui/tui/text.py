@@ -105,3 +105,14 @@ def assemble(*parts: Part) -> Content:
 def lines(rows: list[Content]) -> Content:
     """Content objects as lines of one Content."""
     return Content("\n").join(rows)
+
+
+class PlainNotifications:
+    """An App mixin: every notification is plain text. Messages quote names, paths and values from
+    outside (files, presets, runs, typed values), so nothing in them is parsed as markup, whoever
+    calls notify (a widget's notify passes markup=True by default)."""
+
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        super().notify(clean(message, keep_lines=True), title=clean(title),   # type: ignore[misc]
+                       severity=severity, timeout=timeout, markup=False)

@@ -10,6 +10,7 @@ from grpotui.config import TrainConfig
 from grpotui.tui.app import GrpoApp
 from grpotui.tui.widgets.curves import Curves, fmt_value
 from grpotui.tui.widgets.groups import GroupsView, probability, render_groups
+from textual.content import Span
 
 from .conftest import wait_for
 
@@ -47,9 +48,10 @@ def test_a_response_is_written_token_by_token_and_rewarded_at_the_end():
 
 
 def test_per_token_credit_colours_each_token_by_its_own_delta():
-    markup = render_groups(GROUPS, 0, 1, 120)
-    line = markup.split("\n")[2]          # the second response: 0 2 2, deltas 0, -1.2, 0
-    assert line.startswith("  [$text-muted]0[/] [b $error]2[/] [$text-muted]2[/]")
+    line = render_groups(GROUPS, 0, 1, 120).split("\n")[2]   # the second response: 0 2 2, deltas
+    assert line.plain.startswith("  0 2 2")                   # 0, -1.2, 0
+    assert line.spans[:3] == [Span(2, 3, "$text-muted"), Span(4, 5, "b $error"),
+                              Span(6, 7, "$text-muted")]
 
 
 async def test_a_single_step_is_written_out_and_a_mix_is_in_the_reward_control():

@@ -7,9 +7,10 @@ from textual.binding import Binding
 
 from grpotui.config import TrainConfig
 from grpotui.tui.learn import learn_commands, open_canvas
+from grpotui.tui.text import PlainNotifications
 
 
-class LearnApp(App):
+class LearnApp(PlainNotifications, App):
     TITLE = "grpotui learn"
     LEARN_HOME = True          # the picker is the first screen: esc there does not leave
     BINDINGS = [Binding("q", "quit", "Quit")]

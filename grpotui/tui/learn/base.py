@@ -16,6 +16,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
+from grpotui.tui import text
+
 KEY_NAMES = {"space": "space", "question_mark": "?", "escape": "esc", "left": "←", "right": "→",
              "up": "↑", "down": "↓", "plus": "+", "minus": "−", "enter": "enter",
              "shift+tab": "shift+tab", "ctrl+p": "ctrl+p"}
@@ -177,7 +179,7 @@ class TypeValueScreen(ModalScreen[float | None]):
         try:
             value = self.slider.parse(event.value)
         except ValueError as e:
-            self.query_one("#type-value-error", Static).update(f"[$error]{escape(str(e))}[/]")
+            self.query_one("#type-value-error", Static).update(text.plain(e, "$error"))
             return
         self.dismiss(value)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -12,14 +10,21 @@ from textual.widgets.option_list import Option
 
 from grpotui.config import TrainConfig
 from grpotui.presets import Preset
+from grpotui.tui import text
 
 
-def diff_text(base: TrainConfig, live: TrainConfig, base_name: str) -> str:
+def _changes(changes: dict) -> list:
+    return [text.assemble(f"  {k}: {text.one_line(old, 60)} → ", (text.one_line(new, 60), "b"))
+            for k, (old, new) in changes.items()]
+
+
+def diff_text(base: TrainConfig, live: TrainConfig, base_name: str):
+    """The live settings against a preset's (preset names and values are content, not markup)."""
     changes = base.diff(live)
     if not changes:
-        return f"Same settings as preset '{base_name}'."
-    rows = [f"  {k}: {old} → [b]{new}[/]" for k, (old, new) in changes.items()]
-    return f"Differs from preset '{base_name}':\n" + "\n".join(rows)
+        return text.plain(f"Same settings as preset '{text.one_line(base_name, 80)}'.")
+    return text.lines([text.plain(f"Differs from preset '{text.one_line(base_name, 80)}':")]
+                      + _changes(changes))
 
 
 class SaveScreen(ModalScreen[tuple[str, str] | None]):
@@ -44,8 +49,8 @@ class SaveScreen(ModalScreen[tuple[str, str] | None]):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
 
-    def show_error(self, text: str) -> None:
-        self.query_one("#save-error", Static).update(f"[$error]{text}[/]")
+    def show_error(self, message: str) -> None:
+        self.query_one("#save-error", Static).update(text.plain(message, "$error"))
 
     def on_input_submitted(self) -> None:
         self._save()
@@ -65,7 +70,7 @@ class SaveScreen(ModalScreen[tuple[str, str] | None]):
         try:
             check_savable_name(name)
         except PresetError as e:
-            self.show_error(escape(str(e)))
+            self.show_error(str(e))
             self.query_one("#save-name", Input).focus()
             return
         self.dismiss((name, self.query_one("#save-description", Input).value.strip()))
@@ -86,12 +91,13 @@ class LoadScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog", id="load-dialog"):
             yield Static("[b]Load preset[/]  (enter loads, esc cancels)", classes="dialog-title")
             with Horizontal(id="load-body"):
-                yield OptionList(*[Option(f"{p.name}  [dim]{'shipped' if p.shipped else 'user'}[/]",
+                yield OptionList(*[Option(text.assemble(text.one_line(p.name, 60), "  ",
+                                                        ("shipped" if p.shipped else "user", "dim")),
                                           id=p.name) for p in self.presets.values()],
                                  id="load-list")
                 yield Static("", id="load-preview")
             if self.problems:
-                yield Static("[$warning]" + "\n".join(self.problems) + "[/]", id="load-problems")
+                yield Static(text.plain("\n".join(self.problems), "$warning"), id="load-problems")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).highlighted = 0
@@ -99,11 +105,11 @@ class LoadScreen(ModalScreen[str | None]):
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         p = self.presets[event.option.id]
         changes = self.live.diff(p.config)
-        rows = [f"  {k}: {old} → [b]{new}[/]" for k, (old, new) in changes.items()]
-        self.query_one("#load-preview", Static).update(
-            f"[b]{p.name}[/]\n{p.description}\n\n"
-            + ("Changes from the live settings:\n" + "\n".join(rows) if rows
-               else "Same as the live settings."))
+        rows = _changes(changes)
+        self.query_one("#load-preview", Static).update(text.lines(
+            [text.plain(p.name, "b"), text.plain(p.description), text.plain("")]
+            + ([text.plain("Changes from the live settings:")] + rows if rows
+               else [text.plain("Same as the live settings.")])))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

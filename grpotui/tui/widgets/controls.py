@@ -3,14 +3,15 @@ invalid value is refused with an inline message and the old value comes back."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.content import Content
 from textual.widgets import Input, Label, Select, Static
 
 from grpotui.config import (AGGREGATIONS, CREDITS, DELTA_MODES, IMPORTANCE_LEVELS, LOSS_MODES,
                             LR_SCHEDULERS, REWARDS, ConfigError, coerce, reward_label)
+from grpotui.tui import text
 
 # (widget id, TrainConfig key, label, choices)
 SELECTS = [("delta-mode", "delta_mode", "delta mode", DELTA_MODES),
@@ -110,10 +111,10 @@ class Controls(Vertical):
         self.query_one("#delta-mode", Select).disabled = gdpo
         self.query_one("#delta-mode-label", Label).update("delta mode n/a" if gdpo else "delta mode")
 
-    def _error(self, text: str) -> None:
+    def _error(self, message: Content | str) -> None:
         error = self.query_one("#control-error", Static)
-        error.update(text)
-        if text:  # the panel scrolls when it has more controls than rows: bring the message in view
+        error.update(message)
+        if message:  # the panel scrolls when it has more controls than rows: bring the message in view
             # (after the refresh that wraps it to its full height, then once more for that layout)
             self.call_after_refresh(lambda: self.call_after_refresh(error.scroll_visible,
                                                                     animate=False))
@@ -149,7 +150,7 @@ class Controls(Vertical):
             # short enough for two lines of the panel at 120x40: the key, what was wrong, what is
             # allowed (the label beside the field already says which control it is)
             why = str(e).removeprefix(f"refused: key '{key}': ")
-            self._error(f"[$error]{escape(key)} {escape(why)}[/]")
+            self._error(text.plain(f"{key} {why}", "$error"))   # it quotes what was typed
             with self.prevent(Input.Changed):
                 inp.value = _text(self.config[key])
             return

@@ -1,56 +1,72 @@
-"""The event log: setting changes with the step they took effect, preset loads, warnings."""
+"""The event log: setting changes with the step they took effect, preset loads, warnings.
+
+Events can come from a watched file, so every value in them (keys, values, messages, presets, run
+names) is content, never markup: each line is a rich Text built from plain pieces with our styles.
+"""
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.text import Text
 from textual.widgets import RichLog
 
+from grpotui.tui.text import clean, one_line
 
-def describe(e: dict) -> str | None:
+
+def _v(x) -> str:
+    """An event's value (a setting, a key) as one short line of text."""
+    return one_line(f"{x:g}" if isinstance(x, float) else x, 200)
+
+
+def describe(e: dict, watching: bool = False) -> Text | None:
+    """One event as a line of the log (None for events not worth one). `watching`: the run is a
+    file's, so there is nothing to reset."""
     kind = e.get("event")
-    at = f"step {e.get('step', 0)}"
+    at = f"step {_v(e.get('step', 0))}"
     if kind == "set":
-        return f"{at}: [b]{e['key']}[/] {e['old']} → [b]{e['new']}[/]"
+        return Text.assemble(f"{at}: ", (_v(e.get("key")), "b"), f" {_v(e.get('old'))} → ",
+                             (_v(e.get("new")), "b"))
     if kind == "queued":
-        changes = ", ".join(f"{k}={v}" for k, v in e["changes"].items())
-        return f"[dim]{at}: queued {escape(changes)} (applies at the next rollout)[/]"
+        changes = ", ".join(f"{_v(k)}={_v(v)}" for k, v in (e.get("changes") or {}).items())
+        return Text(f"{at}: queued {changes} (applies at the next rollout)", style="dim")
     if kind == "refused":
-        return f"[red]{at}: refused: {escape(e['message'])}[/]"
+        return Text(f"{at}: refused: {clean(e.get('message'))}", style="red")
     if kind == "start":
-        return f"{at}: started{' preset ' + escape(e['preset']) if e.get('preset') else ''}"
+        return Text(f"{at}: started" + (f" preset {_v(e['preset'])}" if e.get("preset") else ""))
     if kind == "reset":
-        return f"[b]reset[/]{' to preset ' + escape(e['preset']) if e.get('preset') else ''}"
+        return Text.assemble(("reset", "b"), f" to preset {_v(e['preset'])}" if e.get("preset")
+                             else "")
     if kind == "diverged":
-        return f"[b red]{escape(e['message'])}[/]"
+        return Text(clean(e.get("message")), style="b red")
     if kind == "error":
-        return f"[b red]{at}: training failed: {escape(e['message'])}. Press r to reset.[/]"
+        then = "" if watching else " Press r to reset."
+        return Text(f"{at}: training failed: {clean(e.get('message'))}.{then}", style="b red")
     if kind == "done":
-        return f"{at}: run length reached ({e['rollout']} rollouts); paused"
+        return Text(f"{at}: run length reached ({_v(e.get('rollout'))} rollouts); paused")
     if kind == "resume":
-        past = e.get("rollouts") is not None and e.get("rollout", 0) >= e["rollouts"]
-        return (f"{at}: resumed" + (f" past the run length ({e['rollouts']} rollouts): training goes "
-                                    f"on until you pause" if past else ""))
+        past = isinstance(e.get("rollouts"), (int, float)) and \
+            isinstance(e.get("rollout"), (int, float)) and e["rollout"] >= e["rollouts"]
+        return Text(f"{at}: resumed" + (f" past the run length ({_v(e['rollouts'])} rollouts): "
+                                        f"training goes on until you pause" if past else ""))
     if kind == "stop":
-        reason = f" ({escape(str(e['reason']))})" if e.get("reason") else ""
-        return f"{at}: run ended{reason}"
+        reason = f" ({clean(e['reason'])})" if e.get("reason") else ""
+        return Text(f"{at}: run ended{reason}")
     if kind == "note":
-        return escape(e["message"])
+        return Text(clean(e.get("message"), keep_lines=True))
     return None
 
 
 class EventLog(RichLog):
-    def __init__(self, **kw) -> None:
+    def __init__(self, watching: bool = False, **kw) -> None:
         # min_width: RichLog renders at least 78 columns wide by default, which on a narrower panel
         # hides the end of every wrapped line; wrap at the panel's own width instead.
-        super().__init__(max_lines=500, markup=True, wrap=True, min_width=10, **kw)
+        # markup=False: nothing written here is parsed (lines are Text built from plain pieces).
+        super().__init__(max_lines=500, markup=False, wrap=True, min_width=10, **kw)
+        self.watching = watching
 
-    def add(self, events: list[dict], prefix: str = "") -> None:
-        """Write each event worth a line (groups records and the like are not); `prefix` (markup)
-        names the run when several are watched."""
+    def add(self, events: list[dict], prefix: Text | None = None) -> None:
+        """Write each event worth a line (groups records and the like are not); `prefix` names the
+        run when several are watched."""
         for e in events:
-            try:
-                text = describe(e)
-            except (KeyError, TypeError, AttributeError):   # a watched file's odd event record
-                text = escape(f"step {e.get('step', '?')}: {e.get('event')}")
-            if text:
-                self.write(prefix + text)
+            line = describe(e, self.watching)
+            if line is not None:
+                self.write(Text.assemble(prefix, line) if prefix is not None else line)

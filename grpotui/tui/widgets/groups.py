@@ -14,21 +14,38 @@ from __future__ import annotations
 
 import math
 
-from rich.markup import escape
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from grpotui.tui import text
+from grpotui.tui.text import assemble
 
 RAISED = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 SHORT = {"position_match": "pos", "inclusion_ordering": "incl", "exact_match": "exact"}
+TOKEN_CELLS = 12    # a token shown in at most this many cells (text tokens from a file can be long)
+
+# Everything here is built as Content from plain pieces and our own styles: prompts, tokens, text
+# completions and reward names can come from a watched file or a model, so none of it is markup.
 
 
-def _tokens(tokens: list[int], target: list[int] | None = None, width: int = 1) -> str:
-    if target is None:
-        return " ".join(f"{t:>{width}}" for t in tokens)
-    return " ".join(f"[$success]{t:>{width}}[/]" if t == w else f"[$error]{t:>{width}}[/]"
-                    for t, w in zip(tokens, target))
+def _token(t, width: int) -> str:
+    """One token right-aligned in `width` cells (a text token cleaned and cut)."""
+    s = text.one_line(t, TOKEN_CELLS) if isinstance(t, str) else str(t)
+    return " " * max(0, width - text.width(s)) + s
+
+
+def _tokens(tokens: list, target: list | None = None, width: int = 1) -> list:
+    parts: list = []
+    for j, t in enumerate(tokens):
+        if j:
+            parts.append(" ")
+        if target is None:
+            parts.append(_token(t, width))
+        else:
+            w = target[j] if j < len(target) else None
+            parts.append((_token(t, width), "$success" if t == w else "$error"))
+    return parts
 
 
 def _delta_style(d: float) -> str:
@@ -43,25 +60,31 @@ def probability(p: float) -> str:
     return f"{min(99, round(p * 100)):02d}".translate(RAISED)
 
 
-def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, probs: bool) -> str:
+def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, probs: bool) -> list:
     """One response's tokens: the first `reveal` of them (all when None), the rest as dots."""
     tokens = groups["responses"][b][i]
     target = groups["targets"][b] if groups.get("targets") else None
     token_deltas = groups.get("position_deltas")
+    token_probs = groups.get("token_probs")
     shown = len(tokens) if reveal is None else reveal
-    cells = []
+    parts: list = []
     for t, tok in enumerate(tokens):
+        if t:
+            parts.append(" ")
         if t >= shown:
-            cells.append(f"[$text-muted]{'·':>{width}}{'  ' if probs else ''}[/]")
+            parts.append((f"{'·':>{width}}{'  ' if probs else ''}", "$text-muted"))
             continue
         style = (_delta_style(token_deltas[b][i][t]) if token_deltas
                  else "$text" if target is None
-                 else "$success" if tok == target[t] else "$error")
-        cell = f"[{style}]{tok:>{width}}[/]"
-        if probs:
-            cell += f"[$text-muted]{probability(groups['token_probs'][b][i][t])}[/]"
-        cells.append(cell)
-    return " ".join(cells)
+                 else "$success" if t < len(target) and tok == target[t] else "$error")
+        parts.append((_token(tok, width), style))
+        if probs and token_probs:
+            parts.append((probability(token_probs[b][i][t]), "$text-muted"))
+    return parts
+
+
+def _short(name: str) -> str:
+    return SHORT.get(name, text.one_line(name, 16))
 
 
 def _parts(groups: dict, b: int, i: int) -> str:
@@ -69,19 +92,19 @@ def _parts(groups: dict, b: int, i: int) -> str:
     comps = groups.get("components")
     if not comps:
         return ""
-    return " (" + " ".join(f"{SHORT.get(k, k)} {v[b][i]:g}" for k, v in comps.items()) + ")"
+    return " (" + " ".join(f"{_short(k)} {v[b][i]:g}" for k, v in comps.items()) + ")"
 
 
 def extra_width(groups: dict, probs: bool) -> int:
     """Columns a response line needs beyond the plain layout (probabilities, a mix's parts)."""
     n = len(groups["prompts"][0])
-    parts = sum(len(SHORT.get(k, k)) + 5 for k in groups.get("components") or {})
+    parts = sum(text.width(_short(k)) + 5 for k in groups.get("components") or {})
     return (2 * n if probs else 0) + (parts + 3 if parts else 0)
 
 
-def _signed(x: float) -> str:
+def _signed(x: float) -> tuple[str, str]:
     style = "$success" if x > 1e-9 else "$error" if x < -1e-9 else "$text-muted"
-    return f"[{style}]{x:+6.2f}[/]"
+    return (f"{x:+6.2f}", style)
 
 
 def is_text(groups: dict) -> bool:
@@ -90,21 +113,18 @@ def is_text(groups: dict) -> bool:
 
 
 def token_width(groups: dict) -> int:
-    """Columns for one token: a scan of every prompt, so done once per rollout shown."""
+    """Cells for one token: a scan of every prompt, so done once per rollout shown."""
     if is_text(groups):
         return 1
-    return max((len(str(t)) for p in groups["prompts"] for t in p), default=1)
+    return max((text.width(_token(t, 1)) for p in groups["prompts"] for t in p), default=1)
 
 
-def _one_line(text: str, columns: int) -> str:
-    """Text on one line of at most `columns` characters (whitespace collapsed, … where cut)."""
-    flat = " ".join(str(text).split())
-    if len(flat) > columns:
-        flat = flat[:max(1, columns - 1)] + "…"
-    return escape(flat)
+def _one_line(value, columns: int) -> str:
+    """Text on one line of at most `columns` terminal cells (whitespace collapsed, … where cut)."""
+    return text.one_line(value, max(1, columns))
 
 
-def _render_text(groups: dict, first: int, count: int, columns: int) -> str:
+def _render_text(groups: dict, first: int, count: int, columns: int) -> Content:
     """Text groups (a language model's): each prompt on one line, then its statistics, then each
     response cut to fit beside its reward, delta and ratio."""
     lines = []
@@ -115,14 +135,16 @@ def _render_text(groups: dict, first: int, count: int, columns: int) -> str:
         g = len(rewards)
         mean = sum(rewards) / g if g else 0.0
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
-        flag = "  [b $warning]all equal: no signal[/]" if g and max(rewards) == min(rewards) else ""
-        lines.append(f"[b]#{b + 1} {_one_line(groups['prompts'][b], columns - len(str(b + 1)) - 2)}[/]")
-        lines.append(f"   mean {mean:.2f} std {std:.2f}{flag}")
+        flag = [("  all equal: no signal", "b $warning")] if g and max(rewards) == min(rewards) \
+            else []
+        lines.append(assemble((f"#{b + 1} " + _one_line(groups["prompts"][b],
+                                                         columns - len(str(b + 1)) - 2), "b")))
+        lines.append(assemble(f"   mean {mean:.2f} std {std:.2f}", *flag))
         for i, resp in enumerate(groups["responses"][b]):
             ratio = f"  ρ {ratios[b][i]:5.3f}" if ratios else ""
-            lines.append(f"  {_one_line(resp, max(8, columns - tail))}  r {rewards[i]:5.2f}  "
-                         f"Δ{_signed(groups['deltas'][b][i])}{ratio}")
-    return "\n".join(lines)
+            lines.append(assemble(f"  {_one_line(resp, max(8, columns - tail))}  "
+                                  f"r {rewards[i]:5.2f}  Δ", _signed(groups["deltas"][b][i]), ratio))
+    return text.lines(lines)
 
 
 RATIO_COLUMNS = 9   # "  ρ 1.000"
@@ -145,8 +167,10 @@ def lines_per_group(g: int, compact: bool) -> int:
 
 
 def render_groups(groups: dict, first: int, count: int, columns: int = 200,
-                  width: int | None = None, reveal: int | None = None, probs: bool = False) -> str:
-    """Markup for prompts first..first+count-1 of a groups dict (see worker._groups_dict).
+                  width: int | None = None, reveal: int | None = None, probs: bool = False
+                  ) -> Content:
+    """Content for prompts first..first+count-1 of a groups dict (see worker._groups_dict; a
+    watched file's passes grpotui.records.check_groups first).
 
     Header: prompt → target, the group's mean and std. Each response: its tokens (right position in
     the success colour, wrong in the error colour), r = reward, Δ = delta, ρ = ratio after the last
@@ -156,7 +180,7 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
     (and no reward yet), as while it is being written; `probs`: each token's probability."""
     if is_text(groups):
         return _render_text(groups, first, count, columns)
-    lines = []
+    lines: list[Content] = []
     width = width or token_width(groups)
     probs = probs and "token_probs" in groups
     n = len(groups["prompts"][0])
@@ -166,6 +190,7 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
     ratios = groups.get("ratios")
     ratio = bool(ratios) and shows_ratio(n, width, columns, extra)
     written = reveal is None or reveal >= n
+    no_signal = ("all equal: no signal", "b $warning")
     for b in range(first, min(first + count, len(groups["prompts"]))):
         rewards = groups["rewards"][b]
         g = len(rewards)
@@ -173,39 +198,40 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (g - 1)) if g > 1 else 0.0
         equal = max(rewards) == min(rewards)
         target = targets[b] if targets else None
-        prompt = _tokens(groups["prompts"][b], width=width)
-        goal = _tokens(target, width=width) if target is not None else "?"
+        prompt = assemble(*_tokens(groups["prompts"][b], width=width))
+        goal = assemble(*_tokens(target, width=width)) if target is not None else Content("?")
         stats = f"mean {mean:.2f} std {std:.2f}"
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
         if compact:
             fits = len(f"   {stats}  all equal: no signal") <= columns
-            flag = "all equal: no signal" if fits else "no signal"
-            lines += [f"[b]#{b + 1} {prompt}[/]", f"[b] → {goal}[/]",
-                      f"   {stats}" + (f"  [b $warning]{flag}[/]" if equal else "")]
+            flag = no_signal if fits else ("no signal", "b $warning")
+            lines += [assemble((f"#{b + 1} ", "b"), prompt.stylize("b")),
+                      assemble((" → ", "b"), goal.stylize("b")),
+                      assemble(f"   {stats}", *(["  ", flag] if equal else []))]
         else:
-            plain = f"#{b + 1} {prompt} → {goal}  {stats}"
-            header = f"[b]#{b + 1} {prompt} → {goal}[/]  {stats}"
+            head = assemble(f"#{b + 1} ", prompt, " → ", goal).stylize("b")
+            header = assemble(head, f"  {stats}")
             if not equal:
                 lines.append(header)
-            elif len(plain) + len("  all equal: no signal") <= columns:
-                lines.append(f"{header}  [b $warning]all equal: no signal[/]")
+            elif header.cell_length + len("  all equal: no signal") <= columns:
+                lines.append(assemble(header, "  ", no_signal))
             else:
-                lines += [header, "  [b $warning]all equal: no signal[/]"]
+                lines += [header, assemble("  ", no_signal)]
         for i, resp in enumerate(groups["responses"][b]):
             tokens = _response(groups, b, i, width, reveal, probs)
             if not written:  # the reward comes only at the end of the trajectory
-                lines.append(f" {tokens}" if compact else f"  {tokens}")
+                lines.append(assemble(" " if compact else "  ", *tokens))
                 continue
-            mark = "[b $success]✓[/]" if target is not None and resp == target else ""
+            mark = [("✓", "b $success")] if target is not None and resp == target else []
             delta = _signed(groups["deltas"][b][i])
             if compact:
-                lines.append(f" {tokens} {rewards[i]:5.2f}{delta} {mark}")
+                lines.append(assemble(" ", *tokens, f" {rewards[i]:5.2f}", delta, " ", *mark))
             else:
                 rho = f"  ρ {ratios[b][i]:5.3f}" if ratio else ""
-                lines.append(f"  {tokens}  r {rewards[i]:5.2f}{_parts(groups, b, i)}  "
-                             f"Δ{delta}{rho} {mark}")
-    return "\n".join(lines)
+                lines.append(assemble("  ", *tokens, f"  r {rewards[i]:5.2f}{_parts(groups, b, i)}"
+                                      f"  Δ", delta, f"{rho} ", *mark))
+    return text.lines(lines)
 
 
 class GroupsView(VerticalScroll, can_focus=True):
@@ -221,6 +247,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.probs = False                # show each token's probability
         self._writer = None               # the timer that writes the next token
         self.run = ""     # the watched run's name (empty when training)
+        self._titles = ("", "")
 
 
     def compose(self):
@@ -264,11 +291,14 @@ class GroupsView(VerticalScroll, can_focus=True):
             self.probs = not is_compact(n, self.width, columns, extra_width(self.groups, True))
         self.refresh_body()
 
-    def show_message(self, text: str, title: str = "groups") -> None:
-        """No groups to show (a watched file without groups records): say why instead."""
+    def show_message(self, message: str | Content, title: str = "groups") -> None:
+        """No groups to show (a watched file without groups records): say why instead. A string is
+        plain text; a Content is shown as built."""
         self.groups = None
-        self.border_title, self.border_subtitle = title, ""
-        self.query_one("#groups-body", Static).update(Content.from_markup(text), layout=False)
+        self.border_title, self.border_subtitle = text.plain(text.one_line(title, 200)), ""
+        self._titles = ("", "")
+        self.query_one("#groups-body", Static).update(
+            message if isinstance(message, Content) else text.plain(message), layout=False)
 
     def turn_page(self, delta: int) -> None:
         if not self.groups:
@@ -285,18 +315,18 @@ class GroupsView(VerticalScroll, can_focus=True):
         pages = max(1, math.ceil(n_prompts / per))
         self.page = min(self.page, pages - 1)
         first = self.page * per
-        title = f"groups · {self.run + ' · ' if self.run else ''}rollout {self.rollout}"
-        subtitle = (f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
-                    + ("  [ ] page" if pages > 1 else ""))
-        if title != self.border_title:
-            self.border_title = title
-        if subtitle != self.border_subtitle:
-            self.border_subtitle = subtitle
+        run = text.one_line(self.run, 60) if self.run else ""   # a file's run name: content
+        title = text.plain(f"groups · {run + ' · ' if run else ''}rollout {self.rollout}")
+        subtitle = text.plain(f"prompts {first + 1}-{min(first + per, n_prompts)} of {n_prompts}"
+                              + ("  [ ] page" if pages > 1 else ""))
+        if (title.plain, subtitle.plain) != self._titles:
+            self._titles = (title.plain, subtitle.plain)
+            self.border_title, self.border_subtitle = title, subtitle
         # The body fills the panel (height: 1fr in app.tcss) and a page holds only what fits, so a
         # new rollout repaints the body without re-laying-out the screen.
-        self.query_one("#groups-body", Static).update(Content.from_markup(
+        self.query_one("#groups-body", Static).update(
             render_groups(self.groups, first, per, self.scrollable_content_region.width,
-                          self.width, self.reveal, self.probs)),
+                          self.width, self.reveal, self.probs),
             layout=False)
 
     def on_resize(self) -> None:

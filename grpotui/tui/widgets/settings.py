@@ -4,36 +4,43 @@ controls would be when it trains."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.widgets import Static
+
+from grpotui.tui import text
 
 
 def _value(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
-    text = str(v)
-    return text if len(text) <= 60 else text[:57] + "…"
+    return text.one_line(v, 60)
 
 
-def settings_markup(name: str, config: dict | None, preset: str = "",
-                    changed: dict | None = None) -> str:
-    """Key/value lines; keys changed by a `set` event show their first value too."""
+def settings_content(name: str, config: dict | None, preset: str = "",
+                     changed: dict | None = None) -> Content:
+    """Key/value lines; keys changed by a `set` event show their first value too. Names, keys and
+    values come from the file: content, never markup."""
     if config is None:
-        return f"[dim]{escape(name)}: no start record read yet, so no settings to show[/]"
+        return text.assemble((f"{text.one_line(name, 200)}: no start record read yet, so no settings "
+                              f"to show", "dim"))
     changed = changed or {}
-    lines = [f"[b]{escape(name)}[/]" + (f"  preset [b]{escape(preset)}[/]" if preset else "")]
+    head = [(text.one_line(name, 200), "b")]
+    if preset:
+        head += ["  preset ", (text.one_line(preset, 100), "b")]
+    lines = [text.assemble(*head)]
     if not config:
-        lines.append("[dim](the start record holds no settings)[/]")
-    width = min(24, max((len(str(k)) for k in config), default=0))
+        lines.append(text.assemble(("(the start record holds no settings)", "dim")))
+    width = min(24, max((text.width(text.one_line(k, 24)) for k in config), default=0))
     for k, v in config.items():
-        key = escape(f"{str(k):<{width}}")
+        key = text.one_line(k, 40)
+        key += " " * max(0, width - text.width(key))
         if k in changed:
-            lines.append(f"[$text-muted]{key}[/] [b $warning]{escape(_value(v))}[/] "
-                         f"[dim](was {escape(_value(changed[k]))})[/]")
+            lines.append(text.assemble((key, "$text-muted"), " ", (_value(v), "b $warning"), " ",
+                                       (f"(was {_value(changed[k])})", "dim")))
         else:
-            lines.append(f"[$text-muted]{key}[/] {escape(_value(v))}")
-    return "\n".join(lines)
+            lines.append(text.assemble((key, "$text-muted"), " ", _value(v)))
+    return text.lines(lines)
 
 
 class SettingsView(VerticalScroll):
@@ -43,4 +50,4 @@ class SettingsView(VerticalScroll):
     def show(self, name: str, config: dict | None, preset: str = "",
              changed: dict | None = None) -> None:
         self.query_one("#settings-body", Static).update(
-            settings_markup(name, config, preset, changed))
+            settings_content(name, config, preset, changed))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.widgets import Static
+
+from grpotui.tui import text
 
 STATE_STYLE = {"running": "$success", "paused": "$warning", "starting": "$secondary",
                "done": "$accent", "diverged": "$error", "crashed": "$error", "stopped": "$error"}
@@ -30,6 +31,12 @@ def run_state(run: dict) -> str:
     if run["status"] == "unreadable":
         return "not a metrics file"
     return run["status"]
+
+
+def _name(preset: str) -> str:
+    """A preset's name inside the status markup: preset names are checked (letters, digits, - _ .),
+    but a name that somehow is not is shown as a dash rather than parsed."""
+    return preset if preset and all(c.isalnum() or c in "-_." for c in preset) else "-"
 
 
 def overall_state(runs: list[dict]) -> str:
@@ -63,16 +70,18 @@ class StatusLine(Static):
         state = overall_state(runs)
         style = RUN_STYLE.get(state, "$text")
         wide = (self.size.width or 120) >= 110
-        parts = [f"[b {style}]● {state.upper()}[/]"]
+        parts = [text.assemble((f"● {state.upper()}", f"b {style}"))]
         if not runs:
-            parts.append("no metrics files yet")
-        for r in runs:
+            parts.append(text.plain("no metrics files yet"))
+        for r in runs:   # run names come from files: content, never markup
             mark = "▶" if r["run"] == selected else ""
             rs = RUN_STYLE.get(r["status"], "$text")
-            parts.append(f"{mark}[b]{escape(r['name'])}[/] step [b]{r['step']}[/] [{rs}]{run_state(r)}[/]")
+            parts.append(text.assemble(mark, (text.one_line(r["name"], 60), "b"), " step ",
+                                       (str(r["step"]), "b"), " ", (run_state(r), rs)))
         if wide:
-            parts.append(f"smoothing {smoothing:.2f}")
-        self.update((" │ " if not wide else "  │  ").join(parts), layout=False)
+            parts.append(text.plain(f"smoothing {smoothing:.2f}"))
+        sep = text.plain(" │ " if not wide else "  │  ")
+        self.update(sep.join(parts), layout=False)
 
     def _draw(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
               steps_per_second: float, seconds: float, speed: float) -> None:
@@ -83,12 +92,12 @@ class StatusLine(Static):
             where = (f"rollout [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
                      f"rollout [b]{rollout}[/] (past {rollouts}"
                      f"{', going on' if state == 'running' else ''})")
-            parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{preset or '-'}[/]",
+            parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{_name(preset)}[/]",
                      where, f"step [b]{step}[/]",
                      f"{sps} steps/s", format_seconds(seconds), speed_text]
             sep = "  │  "
         else:  # narrow terminals: the same facts, fewer words
-            parts = [f"[b {style}]● {state.upper()}[/]", f"[b]{preset or '-'}[/]",
+            parts = [f"[b {style}]● {state.upper()}[/]", f"[b]{_name(preset)}[/]",
                      f"r [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
                      f"r [b]{rollout}[/] >{rollouts}", f"step [b]{step}[/]", f"{sps}/s",
                      format_seconds(seconds)] + ([f"{speed:g} r/s"] if speed else [])

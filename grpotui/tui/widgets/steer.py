@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rich.markup import escape
 from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
+
+from grpotui.tui import text
 
 NUMBERS = [("learning_rate", "learning rate"), ("beta", "KL beta"), ("epsilon", "epsilon"),
            ("epsilon_high", "epsilon high")]
@@ -25,12 +26,13 @@ SCALE_REWARDS = ("group", "batch", "none")
 
 
 def _text(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    """A setting's value as text (values come from the run's file: cleaned, one line)."""
+    return f"{v:g}" if isinstance(v, float) else text.one_line(v, 200)
 
 
-def _number(text: str) -> float | None:
+def _number(typed: str) -> float | None:
     try:
-        x = float(text.strip())
+        x = float(typed.strip())
     except ValueError:
         return None
     return x if math.isfinite(x) else None
@@ -50,12 +52,13 @@ class SteerPanel(Vertical):
         self.values: dict[str, Any] = {}        # input id -> the run's current value
         self.names: list[str] = []              # reward function names, in the run's order
         self.pending: dict[int, str] = {}       # command id -> the field it came from, until answered
+        self.asked: dict[str, float] = {}       # field -> the value sent for it, until answered
         self.fields: dict[str, Input | Select] = {}   # field name -> its widget (no ids: rows are
                                                       # rebuilt while old ones may still be leaving)
 
     def compose(self):
         yield Vertical(id="steer-rows")
-        yield Static("[dim]waiting for the run's start record…[/]", id="steer-status")
+        yield Static(text.plain("waiting for the run's start record…", "dim"), id="steer-status")
 
     # ------------------------------------------------------------------ the run's news
     def show(self, control: dict | None, config: dict | None) -> None:
@@ -64,12 +67,13 @@ class SteerPanel(Vertical):
         status = self.query_one("#steer-status", Static)
         if config is None:
             self._build(None)
-            status.update("[dim]waiting for the run's start record…[/]")
+            status.update(text.plain("waiting for the run's start record…", "dim"))
             return
         if not control or not isinstance(control.get("settings"), dict):
             self._build(None)
-            status.update("[$warning]This run takes no commands.[/] Steering needs a TRL run "
-                          "attached with [b]attach(trainer, path, control=True)[/].")
+            status.update(text.assemble(("This run takes no commands.", "$warning"),
+                                        " Steering needs a TRL run attached with ",
+                                        ("attach(trainer, path, control=True)", "b"), "."))
             return
         settings = control["settings"]
         current = {**settings, **{k: config[k] for k in settings if k in config}}
@@ -87,7 +91,7 @@ class SteerPanel(Vertical):
         self.values = values
         if key != self.layout_key:
             if self.layout_key is None and not self.pending:
-                status.update("[dim]enter a value to send it to the run[/]")
+                status.update(text.plain("enter a value to send it to the run", "dim"))
             self._build(key, names)                 # shows the values once its rows are mounted
         else:
             self._sync()
@@ -124,24 +128,25 @@ class SteerPanel(Vertical):
     def answered(self, events: list[dict]) -> None:
         """Show what the run did with the commands this panel sent."""
         lines = []
-        for e in events:
-            cid = e.get("id")
-            if e.get("event") not in ("set", "refused") or cid not in self.pending:
-                continue
+        answers = [e for e in events if e.get("event") in ("set", "refused")
+                   and isinstance(e.get("id"), int) and e["id"] in self.pending]
+        for e in answers:
             if e["event"] == "set":
-                lines.append(f"[$success]✓ {escape(str(e.get('key')))} = "
-                             f"{escape(_text(e.get('new')))} from step {e.get('step')}[/]")
+                lines.append(text.plain(f"✓ {text.one_line(e.get('key'), 60)} = "
+                                        f"{_text(e.get('new'))} from step {e.get('step')}",
+                                        "$success"))
             else:
-                lines.append(f"[$error]✗ {escape(str(e.get('message')))}[/]")
+                lines.append(text.plain(f"✗ {text.clean(e.get('message'))}", "$error"))
         refused = []
-        for e in events:
-            if e.get("event") in ("set", "refused") and e.get("id") in self.pending:
-                wid = self.pending.pop(e.get("id"))
+        for e in answers:
+            if e["id"] in self.pending:
+                wid = self.pending.pop(e["id"])
+                self.asked.pop(wid, None)
                 if e["event"] == "refused":
                     refused.append(wid)
         self._restore(refused)
         if lines:
-            self.query_one("#steer-status", Static).update("\n".join(lines))
+            self.query_one("#steer-status", Static).update(text.lines(lines))
 
     # ------------------------------------------------------------------ rows
     def _build(self, key: tuple | None, names: list[str] = ()) -> None:
@@ -155,9 +160,9 @@ class SteerPanel(Vertical):
         labels = [(k, label) for k, label in NUMBERS if k in numbers]
         if scale:
             labels.append(("scale_rewards", "scale rewards"))
-        for i, n in enumerate(names):
+        for i, n in enumerate(names):     # reward function names come from the run's file
             short = n[:-len("_reward")] if n.endswith("_reward") and len(n) > 7 else n
-            labels.append((f"w{i}", "w " + (short if len(short) <= 11 else short[:10] + "…")))
+            labels.append((f"w{i}", "w " + text.one_line(short, 11)))
         new = []
         for wid, label in labels:
             if wid == "scale_rewards":
@@ -166,7 +171,7 @@ class SteerPanel(Vertical):
             else:
                 field = Input("", compact=True, name=wid)
             self.fields[wid] = field
-            new.append(Horizontal(Label(label, classes="control-label"), field,
+            new.append(Horizontal(Label(text.plain(label), classes="control-label"), field,
                                   classes="control-row"))
         mounting = rows.mount_all(new)
 
@@ -177,13 +182,13 @@ class SteerPanel(Vertical):
 
         self.call_later(show_values)
 
-    def _status(self, text: str) -> None:
-        self.query_one("#steer-status", Static).update(text)
+    def _status(self, message: str, style: str) -> None:
+        self.query_one("#steer-status", Static).update(text.plain(message, style))
 
     def sent(self, cid: int, wid: str, what: str) -> None:
         self.pending[cid] = wid
-        self._status(f"[dim]sent {escape(what)} (command {cid}); applies at the run's next "
-                     f"optimizer step[/]")
+        self._status(f"sent {what} (command {cid}); applies at the run's next optimizer step",
+                     "dim")
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -209,14 +214,17 @@ class SteerPanel(Vertical):
         old = self.values[wid]
         if x is None:
             label = "a reward weight" if wid.startswith("w") else wid
-            self._status(f"[$error]{escape(repr(inp.value))} is not a number; {label} takes a "
-                         f"number such as {_text(old)}.[/]")
+            self._status(f"{text.one_line(repr(inp.value), 40)} is not a number; {label} takes "
+                         f"a number such as {_text(old)}.", "$error")
             with self.prevent(Input.Changed):
                 inp.value = _text(old)
                 inp.cursor_position = len(inp.value)
             return
-        if isinstance(old, (int, float)) and x == float(old):
+        if isinstance(old, (int, float)) and x == float(old) and wid not in self.asked:
             return
+        if self.asked.get(wid) == x:     # sent already (enter, then leaving the field): once
+            return
+        self.asked[wid] = x
         if wid.startswith("w"):
             name = self.names[int(wid[1:])]
             self.post_message(self.Steer({"reward_weights": {name: x}}, wid,
