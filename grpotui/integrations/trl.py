@@ -24,7 +24,15 @@ changes before that step: learning_rate, beta (when the run started with beta > 
 GRPOConfig: the lower clip bound, and the upper one too unless the run set epsilon_high),
 epsilon_high, reward_weights (a list, or {function name: weight} for some) and scale_rewards.
 Everything else is refused with the reason. Each outcome is a `set` or `refused` event in the
-metrics file, with the step it took effect at.
+metrics file, with the step it took effect at. Every line of the command file is checked completely
+(grpotui/steering.py: parse_command, BOUNDS) and every change of a command against this run before
+any of it applies; a refused change changes nothing.
+
+grpotui never stops the training it watches: each callback hook, the recording half of the reward
+function wrapper, the writer and the command reader are guarded. A failure in one of grpotui's own
+parts is reported once (an `error` event with "part" and "fatal": false while the metrics file can
+be written, and one warning on the "grpotui" logger) and that part stops; the reward functions' own
+exceptions and results reach TRL exactly as without grpotui.
 """
 
 from __future__ import annotations
@@ -664,12 +672,14 @@ class GrpotuiCallback(TrainerCallback):
             old = self.values["learning_rate"]
             # Scale the schedule: its base rates (so the change lasts), the optimizer's current rates
             # (so it applies to this step) and the scheduler's record of them (the logged rate).
-            # From 0 (or from a rate so small that the ratio overflows) the rates are set instead.
+            # From 0, or where scaling overflows or underflows (rates near the ends of float's
+            # range), the rates are set instead.
             ratio = new / old if old > 0 else math.inf
             last = getattr(sched, "_last_lr", None)
             for i, group in enumerate(optimizer.param_groups):
                 scaled = (group["lr"] * ratio, sched.base_lrs[i] * ratio)
-                if math.isfinite(ratio) and all(math.isfinite(x) for x in scaled):
+                if (math.isfinite(ratio) and all(math.isfinite(x) for x in scaled)
+                        and (scaled[1] > 0 or new == 0)):
                     group["lr"], sched.base_lrs[i] = scaled
                     if last is not None and i < len(last):
                         last[i] = last[i] * ratio
