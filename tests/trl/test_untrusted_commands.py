@@ -10,12 +10,15 @@ step 2 (due at step 3) and by a file again after step 4, with one good command (
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from grpotui.integrations.sorting import exact_match_reward, position_match_reward
-from tests.trl.runs import grpo_run
+from tests.trl.runs import grpo_run, read_records
 
 DEEP = 50_000            # the issue's case: refused for its length before it is parsed
 DEEP_SHORT = 20_000      # under the line limit: json.loads itself gives up (RecursionError)
@@ -154,3 +157,29 @@ def test_every_record_is_json_with_int_or_null_ids(hostile):
         rec = json.loads(line)
         if rec.get("event") in ("set", "refused", "error"):
             assert rec["id"] is None or type(rec["id"]) is int
+
+
+def test_two_processes_refuse_bad_lines_alike_and_neither_waits_for_the_other(tmp_path):
+    """Rank 0 reads (and never raises), both ranks get the same checked commands by broadcast and
+    answer them alike; a folder in place of the command file stops neither."""
+    from tests.trl.test_two_process import SCRIPT
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(SCRIPT.parents[2]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", str(SCRIPT), str(tmp_path), "hostile"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for r in (0, 1):
+        seen = json.loads((tmp_path / f"rank{r}.json").read_text())
+        assert seen["lr"] == {"1": 1e-3, "2": 1e-3, "3": 2.5e-4, "4": 2.5e-4}
+    records = read_records(tmp_path / "run.jsonl")
+    answers = [(r["event"], r["step"], r["key"], r["id"]) for r in records
+               if r.get("event") in ("set", "refused", "error")]
+    assert answers == [("refused", 3, "reward_weights", 1), ("refused", 3, "scale_rewards", 2),
+                       ("refused", 3, None, None), ("refused", 3, None, None),
+                       ("set", 3, "learning_rate", 3), ("refused", 4, None, None)]
+    assert records[-1]["event"] == "stop" and records[-1]["step"] == 4
+    (folder,) = [r for r in records if r.get("event") == "refused" and r["step"] == 4]
+    assert folder["message"] == ("command file run.jsonl.control.jsonl is a folder, not a file; "
+                                 "steering takes no commands until it is a file again.")

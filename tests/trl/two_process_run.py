@@ -1,7 +1,10 @@
 """Run by tests/trl/test_two_process.py under torchrun: a GRPOTrainer on two CPU processes (gloo)
 with grpotui attached and steering on. Rank 0's test callback appends a learning-rate change to the
 command file after step 2; every rank records, per optimizer step, the learning rate its optimizer
-runs with and what grpotui knows, into OUT/rank<r>.json."""
+runs with and what grpotui knows, into OUT/rank<r>.json.
+
+With a second argument `hostile` (tests/trl/test_untrusted_commands.py), bad lines come before the
+change (HOSTILE_LINES) and the command file is replaced by a folder after step 3."""
 
 import json
 import os
@@ -19,6 +22,13 @@ from grpotui.integrations.tiny import tiny_sorting_model  # noqa: E402
 from grpotui.integrations.trl import attach, position_match_reward, sorting_dataset  # noqa: E402
 
 out = Path(sys.argv[1])
+hostile = sys.argv[2:] == ["hostile"]
+HOSTILE_LINES = [
+    '{"cmd": "set", "changes": {"reward_weights": [1e39]}, "id": 1}',
+    '{"cmd": "set", "changes": {"scale_rewards": [1]}, "id": 2}',
+    '{"cmd": "set", "changes": {"learning_rate": ' + "[" * 20_000 + "]" * 20_000 + '}, "id": 3}',
+    '{"cmd": "set", "changes": {"learning_rate": 1e-4}, "id": [1]}',
+]
 rank = int(os.environ["RANK"])
 torch.set_num_threads(1)
 model, tokenizer = tiny_sorting_model(out / f"model{rank}")
@@ -42,7 +52,13 @@ class Probe(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if rank == 0 and state.global_step == 2:
+            if hostile:
+                with open(steering.control_path(metrics), "a") as f:
+                    f.write("".join(line + "\n" for line in HOSTILE_LINES))
             steering.CommandWriter(metrics).set(learning_rate=2.5e-4)
+        if rank == 0 and state.global_step == 3 and hostile:
+            steering.control_path(metrics).unlink()
+            steering.control_path(metrics).mkdir()
 
 
 trainer.add_callback(Probe())
