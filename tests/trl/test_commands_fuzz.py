@@ -419,4 +419,5 @@ def test_learning_rates_at_the_ends_of_floats_range_keep_the_schedule(live):
         line = json.dumps({"cmd": "set", "changes": {"learning_rate": lr}})
         (event,) = callback.apply(steering.parse_command(line), 1)
         assert (event["event"], event["new"]) == ("set", lr)
-        assert trainer.lr_scheduler.base_lrs == [lr] * len(trainer.lr_scheduler.base_lrs)
+        assert trainer.lr_scheduler.base_lrs == pytest.approx(
+            [lr] * len(trainer.lr_scheduler.base_lrs), rel=1e-9, abs=0)
