@@ -101,8 +101,8 @@ def main_callback(
         raise fail(str(e)) from None
     from grpotui.tui.app import GrpoApp
 
-    GrpoApp(config=config, preset_name=found.name, metrics_path=metrics, paused=paused,
-            presets_dir=presets_dir, metrics_groups=metrics_groups).run()
+    run_app(GrpoApp(config=config, preset_name=found.name, metrics_path=metrics, paused=paused,
+                    presets_dir=presets_dir, metrics_groups=metrics_groups), "the dashboard")
 
 
 def _check_metrics_groups(metrics_groups: bool, metrics) -> None:
@@ -189,11 +189,11 @@ def learn(
         from grpotui.tui.learn.app import LearnApp
 
         app = LearnApp(name, config, preset_name=found.name, rollout_config=rollout_config)
-        if app.run() != "lab":
+        if run_app(app, "grpotui learn") != "lab":
             return
     from grpotui.tui.app import GrpoApp
 
-    GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir).run()
+    run_app(GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir), "the lab")
 
 
 @app.command()
@@ -240,7 +240,8 @@ def watch(
         raise fail(str(e)) from None
     from grpotui.tui.app import GrpoApp
 
-    GrpoApp(source=source, smoothing=smoothing, x=x, metric_patterns=metric).run()
+    run_app(GrpoApp(source=source, smoothing=smoothing, x=x, metric_patterns=metric),
+            "grpotui watch")
 
 
 @app.command()
@@ -385,6 +386,24 @@ def presets_delete(
     except ConfigError as e:
         raise fail(str(e)) from None
     typer.echo(f"deleted {path}")
+
+
+def run_app(the_app, what: str):
+    """Run a Textual app to its end and return its result. An app that ended on an exception is not
+    a success: Textual has printed the traceback; this ends the training process (if the app has
+    one), says so in one line and exits with EXIT_FAILED."""
+    try:
+        result = the_app.run()
+    finally:
+        shutdown = getattr(the_app, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    if the_app.return_code:     # 1 after an unhandled exception inside the app
+        typer.echo(f"grpotui: error: {what} stopped on an unexpected error (the traceback above "
+                   f"says where); nothing is left running. This is a bug: please report it.",
+                   err=True)
+        raise typer.Exit(EXIT_FAILED)
+    return result
 
 
 def main() -> None:

@@ -726,6 +726,11 @@ class GrpoApp(text.PlainNotifications, App):
         self.exit()
 
     def on_unmount(self) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """End the training process (or stop reading files); safe to call again, and called by the
+        command line after the app has ended, however it ended."""
         if self.training is not None:
             self.training.stop()
         if self.source is not None:
