@@ -18,7 +18,9 @@ What comes out (everything else is dropped, and `flaws` names what was):
     groups    groups (the groups panel's dict, checked shape by shape: see check_groups), else the
               record is skipped
     stop      reason (text), summary ({name: number})
-    any kind  message, reason, preset, note (text); rollouts (a number)
+    any kind  message, reason, preset, note, part (text); rollouts (a number); fatal (a bool:
+              an error event of the TRL integration's own part, with training going on, is
+              "fatal": false)
 - simple(): None, a bool, a finite number within ±MAX_VALUE, text (cut at MAX_TEXT characters), or a
   list of at most MAX_LIST of those; anything else becomes its short JSON text.
 Records nested deeper than MAX_DEPTH are skipped (json.loads itself raises RecursionError on very deep
@@ -171,7 +173,9 @@ def _event(rec: dict, flaws: list[str]) -> dict:
     _position(rec, out)
     if "id" in rec:
         out["id"] = _id(rec["id"])
-    for k in ("message", "reason", "preset", "note"):
+    if isinstance(rec.get("fatal"), bool):     # an error event: False when training goes on
+        out["fatal"] = rec["fatal"]
+    for k in ("message", "reason", "preset", "note", "part"):
         if k in rec and rec[k] is not None:
             t = text(rec[k])
             if t is None:

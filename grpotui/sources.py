@@ -213,8 +213,9 @@ class FileSource:
                 groups_at = int(rec.get("rollout") or 0)
                 continue
             events.append(rec)
-            run.last_event = kind if kind in ("stop", "error", "start", "reset") else \
-                run.last_event
+            if kind in ("stop", "start", "reset") or (kind == "error" and rec.get("fatal") is not
+                                                       False):   # fatal: False: training goes on
+                run.last_event = kind
             if kind == "start":
                 run.config = dict(rec["config"])
                 run.preset = rec.get("preset") or ""

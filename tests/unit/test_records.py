@@ -155,3 +155,23 @@ def test_simple_values_are_what_panels_can_show():
     assert records.simple(float("inf")) == "Infinity"
     assert records.simple({"a": 1}) == '{"a": 1}'
     assert records.simple("x" * 5000) == "x" * 3999 + "…"
+
+
+def test_an_error_of_grpotuis_own_part_does_not_mark_the_run_failed(tmp_path):
+    from grpotui.sources import FileSource
+    from grpotui.tui.widgets.events import describe
+
+    own = {"event": "error", "step": 3, "rollout": 3, "part": "steering", "fatal": False,
+           "message": "the command file is a folder"}
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [START, {"step": 3, "reward": 1}, own]))
+    source = FileSource([path])
+    snap = source.get(0.0)
+    assert snap["events"][-1] == own
+    assert snap["status"] == "watching"
+    assert describe(own).plain == ("step 3: grpotui stopped its steering part: the command file is "
+                                   "a folder; training goes on.")
+    with path.open("a") as f:
+        f.write(json.dumps({"event": "error", "step": 4, "message": "CUDA out of memory"}) + "\n")
+    source.next_poll = 0.0
+    assert source.get(0.0)["status"] == "failed"

@@ -37,6 +37,10 @@ def describe(e: dict, watching: bool = False) -> Text | None:
                              else "")
     if kind == "diverged":
         return Text(clean(e.get("message")), style="b red")
+    if kind == "error" and e.get("fatal") is False:   # grpotui's own part failed, not training
+        part = f"its {_v(e['part'])} part" if e.get("part") else "a part of it"
+        return Text(f"{at}: grpotui stopped {part}: {clean(e.get('message'))}; training goes on.",
+                    style="b yellow")
     if kind == "error":
         then = "" if watching else " Press r to reset."
         return Text(f"{at}: training failed: {clean(e.get('message'))}.{then}", style="b red")
