@@ -9,11 +9,11 @@ from rich.markup import escape
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from grpotui.engine.lessons import (BASELINE_REWARDS, TwoStateToy, mean_baselines, pushes,
                                     weight_stats, weights)
 from grpotui.tui.learn.base import Canvas, Slider, keep_indent
+from grpotui.tui.widgets.plot import SafePlot
 
 STATES, ACTIONS = ("s1", "s2"), ("a1", "a2")
 CELLS = [(s, a) for s in range(2) for a in range(2)]
@@ -59,7 +59,7 @@ class BaselineCanvas(Canvas):
     def body(self):
         with Vertical(id="bl-left"):
             yield Static(id="bl-table")
-            yield PlotextPlot(id="bl-plot")
+            yield SafePlot(id="bl-plot")
         with Vertical(id="bl-right"):
             for s, a in CELLS:
                 yield Slider(f"R({STATES[s]},{ACTIONS[a]})", BASELINE_REWARDS[s][a], lo=-20, hi=20,
@@ -175,7 +175,7 @@ class BaselineCanvas(Canvas):
         self._plot()
 
     def _plot(self) -> None:
-        widget = self.query_one("#bl-plot", PlotextPlot)
+        widget = self.query_one("#bl-plot", SafePlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()

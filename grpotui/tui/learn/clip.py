@@ -8,10 +8,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
-from textual_plotext import PlotextPlot
 
 from grpotui.engine.lessons import CLIP_EXAMPLES, clip_curve, clip_point
 from grpotui.tui.learn.base import Canvas, Slider
+from grpotui.tui.widgets.plot import SafePlot
 
 
 def example_text(a: float, r: float, eps: float) -> str:
@@ -44,7 +44,7 @@ class ClipCanvas(Canvas):
         self.example = -1
 
     def body(self):
-        yield PlotextPlot(id="clip-plot")
+        yield SafePlot(id="clip-plot")
         with Vertical(id="clip-side"):
             yield Static(id="clip-numbers")
             yield OptionList(*[Option(example_text(a, r, e), id=str(i))
@@ -99,7 +99,7 @@ class ClipCanvas(Canvas):
         self._plot(a, eps, p)
 
     def _plot(self, a: float, eps: float, p) -> None:
-        widget = self.query_one("#clip-plot", PlotextPlot)
+        widget = self.query_one("#clip-plot", SafePlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()

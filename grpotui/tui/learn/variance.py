@@ -8,10 +8,10 @@ import torch
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from grpotui.engine.lessons import VARIANCE_EXPONENTS, VarianceToy
 from grpotui.tui.learn.base import Canvas, Slider, keep_indent
+from grpotui.tui.widgets.plot import SafePlot
 
 BATCHES = 400   # batches of each size for the measured variance
 N_VALUES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
@@ -46,9 +46,9 @@ class VarianceCanvas(Canvas):
         self.drawn = None
 
     def body(self):
-        yield PlotextPlot(id="var-scatter")
+        yield SafePlot(id="var-scatter")
         with Vertical(id="var-right"):
-            yield PlotextPlot(id="var-loglog")
+            yield SafePlot(id="var-loglog")
             yield Static(id="var-numbers")
 
     def sliders(self):
@@ -102,7 +102,7 @@ class VarianceCanvas(Canvas):
         self._loglog(toy, d)
 
     def _scatter(self, exact: torch.Tensor, d) -> None:
-        widget = self.query_one("#var-scatter", PlotextPlot)
+        widget = self.query_one("#var-scatter", SafePlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
@@ -122,7 +122,7 @@ class VarianceCanvas(Canvas):
         widget.refresh()
 
     def _loglog(self, toy: VarianceToy, d) -> None:
-        widget = self.query_one("#var-loglog", PlotextPlot)
+        widget = self.query_one("#var-loglog", SafePlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()

@@ -4,11 +4,14 @@ Drawn for a positive and a negative advantage of magnitude |A| (keys + and - cha
 which signs are shown), with the lines at 1 +/- eps. The latest batch's tokens are drawn over it at
 their actual ratio: tokens with a positive delta on the positive curve, negative on the negative one.
 A token in a flat part of its curve is one the clip stopped: its gradient is zero.
+
+The batch comes from a run or a watched file: a ratio or delta that is not a number is left out, and
+an eps that is not a number from 0 up is drawn as the default 0.2.
 """
 
 from __future__ import annotations
 
-from textual_plotext import PlotextPlot
+from grpotui.tui.widgets.plot import SafePlot, number, points
 
 SIGNS = ("both", "positive", "negative")
 
@@ -17,7 +20,7 @@ def l_clip(r: float, a: float, eps: float) -> float:
     return min(r * a, min(max(r, 1 - eps), 1 + eps) * a)
 
 
-class ClipPlot(PlotextPlot):
+class ClipPlot(SafePlot):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.eps = 0.2
@@ -28,7 +31,10 @@ class ClipPlot(PlotextPlot):
         self.title = "PPO clip"
 
     def set_batch(self, eps: float, ratios: list[float], deltas: list[float], title: str) -> None:
-        self.eps, self.ratios, self.deltas, self.title = eps, ratios, deltas, title
+        e = number(eps)
+        self.eps = e if e is not None and e >= 0 else 0.2
+        self.ratios, self.deltas = points(ratios, deltas)
+        self.title = title
         self.replot()
 
     def change_magnitude(self, step: float) -> None:
