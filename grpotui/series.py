@@ -3,11 +3,15 @@
 A Series keeps at most `cap` points of (step, time, value): when it fills, neighbouring points are
 averaged in pairs and later points are averaged `stride` at a time, so a run of a million steps costs
 what a run of a thousand does.
+
+Steps, times and values come from files: a point whose step or value is not a finite number is left
+out (a time that is not one counts as no time), and means of huge numbers do not overflow.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 
 def ema(values: list[float], weight: float) -> list[float]:
@@ -52,21 +56,22 @@ class Series:
         self.latest_step: float | None = None
 
     def add(self, step: float, time: float | None, value: float) -> None:
-        if not math.isfinite(value):
+        x, y = finite(step), finite(value)
+        if x is None or y is None:
             return
-        self.latest, self.latest_step = value, step
-        self._acc.append((step, time if time is not None else math.nan, value))
+        t = finite(time)
+        self.latest, self.latest_step = y, step
+        self._acc.append((x, t if t is not None else math.nan, y))
         if len(self._acc) < self.stride:
             return
-        n = len(self._acc)
-        self.steps.append(sum(a[0] for a in self._acc) / n)
-        self.times.append(sum(a[1] for a in self._acc) / n)
-        self.values.append(sum(a[2] for a in self._acc) / n)
+        self.steps.append(mean([a[0] for a in self._acc]))
+        self.times.append(mean([a[1] for a in self._acc]))
+        self.values.append(mean([a[2] for a in self._acc]))
         self._acc = []
         if len(self.values) >= self.cap:
             for name in ("steps", "times", "values"):
                 v = getattr(self, name)
-                setattr(self, name, [(a + b) / 2 for a, b in zip(v[::2], v[1::2])])
+                setattr(self, name, [mean([a, b]) for a, b in zip(v[::2], v[1::2])])
             self.stride *= 2
 
     def xy(self, x: str = "step") -> tuple[list[float], list[float]]:
@@ -74,6 +79,27 @@ class Series:
         xs = self.steps if x == "step" else self.times
         pairs = [(a, b) for a, b in zip(xs, self.values) if math.isfinite(a)]
         return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def finite(v) -> float | None:
+    """`v` as a finite float, or None where it is not a finite int or float (bools are not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:   # an int too large for a float
+        return None
+    return f if math.isfinite(f) else None
+
+
+def mean(values: list[float]) -> float:
+    """The mean of finite floats, without overflowing where their sum would (nan if one is)."""
+    n = len(values)
+    m = sum(values) / n
+    if math.isinf(m):
+        m = sum(v / n for v in values)
+        m = min(max(m, -sys.float_info.max), sys.float_info.max)
+    return m
 
 
 def thin(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
