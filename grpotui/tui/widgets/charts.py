@@ -5,6 +5,10 @@ smoothing (TensorBoard's) applies to every curve; `set` events are ticks on the 
 Each run's points are kept per metric in a bounded Series (grpotui.series), so memory and drawing
 time do not grow with the run. Charts redraw at most a few times a second, and only when something
 changed.
+
+Run names, metric keys and the values of `set` events come from files: the legend is Content built
+with grpotui.tui.text (never markup), names are cut by terminal cells, and the charts are SafePlots
+(any number, any size; the title cut to the chart's width).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import bisect
 import fnmatch
 import math
 
-from rich.markup import escape
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from grpotui.series import Series, ema, thin
+from grpotui.tui import text
 from grpotui.tui.widgets.curves import fmt_value
+from grpotui.tui.widgets.plot import SafePlot, number
 
 PALETTE = [(0, 190, 255), (255, 95, 175), (120, 215, 80), (255, 190, 40), (175, 135, 255),
            (255, 120, 50), (90, 230, 210), (230, 230, 230)]
@@ -27,6 +32,7 @@ PREFERRED = ["reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip
              "entropy", "grad_norm"]
 NOT_METRICS = {"step", "rollout", "time", "epoch", "global_step"}
 CHARTS = 2   # charts on screen at once
+NAME_CELLS = 32   # a run's name in the legend and in a chart's title, at most
 
 
 def colour(i: int) -> tuple[int, int, int]:
@@ -92,7 +98,7 @@ class RunCharts(Vertical):
     def compose(self):
         yield Static("", id="legend")
         for i in range(CHARTS):
-            yield PlotextPlot(id=f"chart-{i}", classes="chart")
+            yield SafePlot(id=f"chart-{i}", classes="chart")
 
     # ------------------------------------------------------------------ data in
     def run(self, index: int, name: str) -> RunData:
@@ -110,9 +116,11 @@ class RunCharts(Vertical):
 
     def add_marks(self, index: int, name: str, events: list[dict]) -> None:
         for e in events:
-            if e.get("event") == "set" and isinstance(e.get("step"), (int, float)):
+            step = number(e.get("step")) if e.get("event") == "set" else None
+            if step is not None:   # (a step that is not a number cannot be placed on the axis)
                 self.run(index, name).marks.append(
-                    (e["step"], f"{e.get('key')} {e.get('old')} → {e.get('new')}"))
+                    (step, text.one_line(f"{e.get('key')} {e.get('old')} → {e.get('new')}",
+                                              200)))
                 self.dirty = True
 
     def clear_run(self, index: int) -> None:
@@ -175,31 +183,36 @@ class RunCharts(Vertical):
         return False
 
     # ------------------------------------------------------------------ drawing
-    def legend_markup(self) -> str:
+    def legend(self) -> Content:
+        """Each run's colour and name (the selected one marked, in bold), then the chart settings."""
         parts = []
         for i, r in enumerate(self.runs):
             if not r.name:   # a run not heard from yet
                 continue
-            mark = "▶" if i == self.selected else " "
-            line = f"[{rich_colour(i)}]━━[/]" if r.visible else "[dim]┄┄[/]"
-            name = f"[b]{escape(r.name)}[/]" if i == self.selected else escape(r.name)
-            parts.append(f"{mark}{line} {name}{'' if r.visible else ' [dim](hidden)[/]'}")
+            name = text.one_line(r.name, NAME_CELLS)
+            parts.append(text.assemble(
+                "▶" if i == self.selected else " ",
+                ("━━", rich_colour(i)) if r.visible else ("┄┄", "dim"),
+                " ", (name, "b") if i == self.selected else name,
+                "" if r.visible else (" (hidden)", "dim")))
         pages = self.pages()
-        info = (f"[dim]smoothing {self.smoothing:.2f} · x: {'step' if self.x == 'step' else 'training seconds'}"
-                + (f" · page {self.page + 1}/{pages}" if pages > 1 else "") + "[/]")
-        return "  ".join(parts) + ("\n" if parts else "") + info
+        x = "step" if self.x == "step" else "training seconds"
+        info = f"smoothing {self.smoothing:.2f} · x: {x}" + (
+            f" · page {self.page + 1}/{pages}" if pages > 1 else "")
+        runs = Content("  ").join(parts)
+        return text.assemble(runs, "\n" if parts else "", (info, "dim"))
 
     def flush(self) -> None:
         """Redraw if anything changed (called a few times a second)."""
         if not self.dirty:
             return
         self.dirty = False
-        self.query_one("#legend", Static).update(self.legend_markup())
+        self.query_one("#legend", Static).update(self.legend())
         metrics = self.on_page()
         for i in range(len(metrics)):
-            self.draw(self.query_one(f"#chart-{i}", PlotextPlot), metrics[i])
+            self.draw(self.query_one(f"#chart-{i}", SafePlot), metrics[i])
         for i in range(len(metrics), CHARTS):
-            self.draw(self.query_one(f"#chart-{i}", PlotextPlot), None)
+            self.draw(self.query_one(f"#chart-{i}", SafePlot), None)
 
     def on_resize(self) -> None:
         self.dirty = True   # the number of charts shown, and their widths, may have changed
@@ -212,7 +225,7 @@ class RunCharts(Vertical):
         xs, ys = s.xy(self.x)
         return thin(xs, ema(ys, self.smoothing), limit)
 
-    def draw(self, chart: PlotextPlot, metric: str | None) -> None:
+    def draw(self, chart: SafePlot, metric: str | None) -> None:
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
@@ -232,10 +245,11 @@ class RunCharts(Vertical):
             if xs:
                 plt.plot(xs, ys, color=colour(i), marker="braille")
                 s = r.series[metric]
-                latest[i] = f"{r.name} {fmt_value(s.latest)}"
+                latest[i] = f"{text.one_line(r.name, NAME_CELLS)} {fmt_value(s.latest)}"
             for step, _ in r.marks:
                 at = step if self.x == "step" else r.time_at(step)
                 if at is not None:
                     plt.vline(at, color=colour(i))
+        # (plotext text, not markup: SafePlt cleans it and cuts it to the chart's width)
         plt.title(f"{metric}   " + "  ".join(latest[i] for i in sorted(latest)))
         chart.refresh()
