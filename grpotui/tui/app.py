@@ -450,8 +450,9 @@ class GrpoApp(text.PlainNotifications, App):
         run = self.runs[self.selected] if self.selected < len(self.runs) else None
         config = (run or {}).get("config") or {}
         for key in ("clip_eps", "epsilon"):   # grpotui's name, TRL's name
-            if isinstance(config.get(key), (int, float)):
-                return float(config[key])
+            eps = config.get(key)
+            if isinstance(eps, (int, float)) and not isinstance(eps, bool) and 0 <= eps <= 1:
+                return float(eps)
         return 0.2
 
     def _show_status(self) -> None:

@@ -14,7 +14,7 @@ HINT = {"done": "run length reached: space continues, r resets",
 
 
 def format_seconds(s: float) -> str:
-    s = int(s)
+    s = int(min(max(s, 0.0), 1e9)) if s == s else 0    # a watched file's time: any number
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
