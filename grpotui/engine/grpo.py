@@ -98,7 +98,8 @@ def decoupled_deltas(components: torch.Tensor, weights: torch.Tensor) -> torch.T
 # Variable length is a mask: mask bool or float[B, G, n] (nonzero = a completion token, up to and
 # including EOS; n = the padded length). A fixed-length run is the all-ones mask, or mask=None.
 def mask_from_lengths(lengths: torch.Tensor, n: int) -> torch.Tensor:
-    """bool[..., n], True at the first `lengths` positions: lengths [1, 3], n 3 -> [[T, F, F], [T, T, T]]."""
+    """bool[..., n], True at the first `lengths` positions:
+    lengths [1, 3], n 3 -> [[T, F, F], [T, T, T]]."""
     return torch.arange(n, device=lengths.device) < lengths.unsqueeze(-1)
 
 
@@ -356,7 +357,8 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor | None, deltas: torch
         logp, old_logp, deltas, mode, eps, importance_sampling, loss_type=loss_type, mask=mask,
         epsilon_high=epsilon_high, delta=delta, sapo_temperature_pos=sapo_temperature_pos,
         sapo_temperature_neg=sapo_temperature_neg, vespo_k_pos=vespo_k_pos,
-        vespo_lambda_pos=vespo_lambda_pos, vespo_k_neg=vespo_k_neg, vespo_lambda_neg=vespo_lambda_neg)
+        vespo_lambda_pos=vespo_lambda_pos, vespo_k_neg=vespo_k_neg,
+        vespo_lambda_neg=vespo_lambda_neg)
     if entropy_mask is not None:
         loss = _zero_outside(loss, entropy_mask)
     return aggregate(loss, mask, loss_type, max_completion_length)
@@ -474,7 +476,8 @@ def top_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor | None, quantil
     is 0.4, so 0.5 and 0.9 stay."""
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"top_entropy_quantile must lie in [0, 1], not {quantile!r}")
-    m = torch.ones_like(entropies, dtype=torch.bool) if mask is None else _bool_mask(mask, entropies)
+    m = (torch.ones_like(entropies, dtype=torch.bool) if mask is None
+         else _bool_mask(mask, entropies))
     kept = entropies[m].float()
     if kept.numel() == 0:
         return torch.zeros_like(entropies, dtype=torch.bool)

@@ -89,7 +89,8 @@ def test_cispo():
     #   0.2 | -0.4, -0.1, -0.2 -> -0.5 / 4
     assert loss("cispo") == pytest.approx(-0.5 / 4, abs=1e-12)
     logp, old, d = example(requires_grad=True)
-    grpo.policy_loss(logp, old, d, "clipped", loss_type="cispo", mask=MASK, epsilon_high=1.2).backward()
+    grpo.policy_loss(logp, old, d, "clipped", loss_type="cispo", mask=MASK,
+                     epsilon_high=1.2).backward()
     # d/dlogp = -w A / 4 (the weight is detached): -0.3 | 0.125, 0.3, 0.225; nothing after EOS
     torch.testing.assert_close(logp.grad, torch.tensor([[[-0.3, 0, 0], [0.125, 0.3, 0.225]]],
                                                        dtype=torch.float64))
@@ -123,7 +124,8 @@ def test_sequence_ratio_uses_the_masked_mean_log_ratio():
     logp, old, d = example()
     r = grpo.importance_ratio(logp, old, "sequence", mask=MASK)
     # response 0: exp(log 1.5 / 1) = 1.5; response 1: exp((log 0.5 + log 2 + log 0.9) / 3) = 0.9^(1/3)
-    torch.testing.assert_close(r, torch.tensor([[[1.5] * 3, [0.9 ** (1 / 3)] * 3]], dtype=torch.float64))
+    want = torch.tensor([[[1.5] * 3, [0.9 ** (1 / 3)] * 3]], dtype=torch.float64)
+    torch.testing.assert_close(r, want)
     # clipped, grpo: response 0 clipped to 1.2 -> -1.2; response 1 in range -> 0.9^(1/3) per token
     got = grpo.policy_loss(logp, old, d, "clipped", 0.2, "sequence", loss_type="grpo", mask=MASK)
     assert got.item() == pytest.approx((-1.2 + 0.9 ** (1 / 3)) / 2, abs=1e-12)
