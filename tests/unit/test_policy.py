@@ -27,8 +27,10 @@ def test_forward_equals_the_lectures_einsums_values_and_gradients():
 
     assert ours.shape == (5, 3, 7)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    # float32 gradients summed in another order (the einsums' contraction order depends on the
+    # CPU's kernels): equal to about 4e-5 relative on an AMD EPYC, so compare at 1e-4
     for mine, ref in zip(our_grads, (p.grad for p in model.parameters())):
-        torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-5)
 
 
 def test_forward_on_the_lecture_prompts_is_deterministic_from_the_seed():
