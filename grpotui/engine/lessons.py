@@ -9,6 +9,8 @@ Every number a canvas shows comes from here, computed with autograd or an exact 
                     baseline, their standard deviations, and sampled policy-gradient steps
     clip_point      PPO's L_clip(r) = min(r*A, clip(r, 1-eps, 1+eps)*A) at one ratio, with dL/dr
     clip_curve      the same on a grid of ratios, with the flat (zero-gradient) parts found by autograd
+    length_weights  two responses of different lengths with one advantage: each loss type's
+                    d loss / d logp_t per token and per response, by autograd through grpo's losses
     StepwisePolicy  the next-token distribution of a policy given the prompt and the tokens so far,
                     for the rollout canvas (per-position policies ignore the tokens so far)
 """
@@ -262,6 +264,60 @@ def clip_curve(a: float, eps: float, lo: float = 0.0, hi: float = 2.0, points: i
 
 # The lesson's two worked examples (A, r, eps): the canvas lists them with their arithmetic.
 CLIP_EXAMPLES = ((0.5, 1.35, 0.2), (-0.5, 0.65, 0.2))
+
+
+# ============================================================================ length
+LENGTH_LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo", "luspo")   # the clipped objective's types
+LENGTH_GROUP_SIZE = 2                  # the two responses are the whole batch: B = 1, G = 2
+
+
+@dataclass
+class LengthWeights:
+    """Each loss type's gradient for a short and a long response with the same advantage."""
+
+    lengths: tuple[int, int]                   # (short, long) completion tokens
+    advantage: float
+    max_completion_length: int                 # L: dr_grpo's constant, the padded length
+    weights: dict[str, tuple[float, float]]    # d loss / d logp_t of one token of each response
+    totals: dict[str, tuple[float, float]]     # the same summed over each response's tokens
+    coinciding: dict[str, float]               # grpo.coinciding_loss_types: type -> factor vs bnpo
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.lengths)
+
+
+def length_weights(short: int, long: int, advantage: float, max_completion_length: int,
+                   loss_types: tuple[str, ...] = LENGTH_LOSS_TYPES) -> LengthWeights:
+    """One prompt, two responses (B = 1, G = 2) of `short` and `long` tokens padded to L =
+    max_completion_length, both with advantage A. For each loss type: d loss / d logp_t of every
+    completion token, by autograd through grpo.policy_loss (mode "clipped", TRL's loss of that
+    name, the completion mask from the lengths) at ratio 1 (on-policy: old_logp = logp), where the
+    clipped objective's slope in the ratio is A. So the gradient is -A times the aggregation's
+    weight of that token: grpo -A / (G len_i), bnpo and dapo -A / T (T = short + long), dr_grpo
+    -A / (G L), luspo -A / G. A gradient-descent step moves logp_t by -lr times it.
+    Lengths may be 0 (an empty response gets no gradient); loss types are any of grpo.LOSS_TYPES
+    (cispo, sapo and vespo use their own per-token objectives at their default settings)."""
+    lengths = (int(short), int(long))
+    n = int(max_completion_length)
+    if min(lengths) < 0 or max(lengths) > n:
+        raise ValueError(f"lengths {lengths[0]} and {lengths[1]} must lie in 0..L = {n}")
+    mask = grpo.mask_from_lengths(torch.tensor([lengths]), n)                  # bool[1, 2, n]
+    deltas = torch.full((1, LENGTH_GROUP_SIZE), float(advantage), dtype=torch.float64)
+    # the log-probs' values do not matter at ratio 1; these are those of p = 0.5
+    base = torch.full((1, LENGTH_GROUP_SIZE, n), math.log(0.5), dtype=torch.float64)
+    weights, totals = {}, {}
+    for loss_type in loss_types:
+        logp = base.clone().requires_grad_(True)
+        loss = grpo.policy_loss(logp, logp.detach(), deltas, "clipped", loss_type=loss_type,
+                                mask=mask, max_completion_length=n)
+        (g,) = torch.autograd.grad(loss, logp)
+        g = g[0]                                                               # [2, n]
+        # every token of a response gets the same gradient; 0.0 + x turns -0.0 into 0.0
+        weights[loss_type] = tuple(float(g[i, 0]) + 0.0 if lengths[i] else 0.0 for i in range(2))
+        totals[loss_type] = tuple(math.fsum(g[i].tolist()) + 0.0 for i in range(2))   # exact sum
+    return LengthWeights(lengths, float(advantage), n, weights, totals,
+                         grpo.coinciding_loss_types(mask, n))
 
 
 # ============================================================================ rollout
