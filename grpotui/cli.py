@@ -163,15 +163,16 @@ def run(
 @app.command()
 def learn(
     name: Optional[str] = typer.Argument(None, help="A canvas to open: rollout, variance, "
-                                         "baseline, clip, or lab (the dashboard). Default: the "
-                                         "list of canvases."),
+                                         "baseline, clip, length, or lab (the dashboard). "
+                                         "Default: the list of canvases."),
     preset: Optional[str] = typer.Option(
         None, "--preset", "-p", help="A preset name (`grpotui presets`) or the path of a preset "
         "YAML file. Default: 'sort4-ar' for the rollout canvas, 'default' for the lab."),
     set_: Optional[List[str]] = SetOpt,
     presets_dir: Optional[Path] = PresetsDirOpt,
 ) -> None:
-    """The lesson's canvases: a rollout token by token, REINFORCE's variance, baselines, PPO's clip.
+    """The lesson's canvases: a rollout token by token, REINFORCE's variance, baselines, PPO's clip,
+    the length bias of GRPO's loss types.
     --preset and --set choose the task and model of the rollout canvas (default: sort4-ar, an
     autoregressive policy) and of the lab (default: default)."""
     from grpotui.tui.learn import NAMES, ROLLOUT_PRESET

@@ -39,7 +39,7 @@ def test_main_screen(snap_compare, size):
 
 # The lesson's canvases: seeded draws and fixed key presses, so every number is fixed.
 CANVAS_KEYS = {"picker": [], "rollout": ["n"] * 6, "variance": [], "baseline": ["n"] * 4,
-               "clip": ["e"]}
+               "clip": ["e"], "length": []}
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])

@@ -38,7 +38,7 @@ def invoke(*args: str):
 
 def test_unknown_canvas_is_refused(opened):
     assert_bad_input(invoke("rollouts"), "unknown canvas 'rollouts'",
-                     "rollout, variance, baseline, clip, lab")
+                     "rollout, variance, baseline, clip, length, lab")
     assert opened == []
 
 
@@ -48,7 +48,7 @@ def test_bad_preset_or_setting_is_refused(opened):
     assert opened == []
 
 
-@pytest.mark.parametrize("name", [None, "rollout", "variance", "baseline", "clip"])
+@pytest.mark.parametrize("name", [None, "rollout", "variance", "baseline", "clip", "length"])
 def test_a_canvas_opens_the_learn_app(opened, name):
     result = invoke(*([name] if name else []))
     assert result.exit_code == 0, result.output

@@ -2,7 +2,8 @@
 
     picker.py    the list of canvases          rollout.py   a response written token by token
     variance.py  REINFORCE's variance          baseline.py  what a baseline does to each push
-    clip.py      where PPO's clip stops the gradient;  `lab` is the dashboard itself
+    clip.py      where PPO's clip stops the gradient
+    length.py    the length bias of GRPO's loss types;  `lab` is the dashboard itself
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ CANVASES = {
                  "The two-state example: what subtracting a baseline does to each push"),
     "clip": ("clip", "ClipCanvas",
              "PPO's clipped objective: where the clip flattens it and stops the gradient"),
+    "length": ("length", "LengthCanvas",
+               "GRPO's loss types: the push on each token of a short and a long response"),
 }
 ROLLOUT_PRESET = "sort4-ar"   # `grpotui learn` without --preset: the rollout canvas's policy and task
 LAB = ("lab", "The training lab: the live GRPO dashboard")
