@@ -17,7 +17,7 @@ from typing import Any
 
 LECTURE_PROMPTS = [[1, 0, 2], [3, 2, 4], [1, 2, 3]]
 
-DELTA_MODES = ("raw", "centered", "normalized", "max")
+DELTA_MODES = ("raw", "centered", "normalized", "max", "batch")
 # The lecture's own names for the delta modes, accepted everywhere a delta mode is.
 DELTA_ALIASES = {
     "rewards": "raw",
@@ -26,7 +26,13 @@ DELTA_ALIASES = {
     "max_rewards": "max",
 }
 LOSS_MODES = ("naive", "unclipped", "clipped")
-REWARDS = ("inclusion_ordering", "position_match", "exact_match")
+# TRL 1.16's loss types (grpotui.engine.grpo.aggregate), and "mean": the lecture's mean over every
+# position (the default: every fixed-length preset keeps its results).
+LOSS_TYPES = ("mean", "grpo", "bnpo", "dr_grpo", "dapo", "luspo", "cispo", "sapo", "vespo")
+# TRL's scale_rewards, accepted as a key: each value is one of our delta modes.
+SCALE_REWARDS = {"group": "normalized", "batch": "batch", "none": "centered"}
+REWARDS = ("inclusion_ordering", "position_match", "exact_match", "answer_slots")
+VARIABLE_ONLY_REWARDS = ("answer_slots",)
 REWARD_ALIASES = {
     "sort_inclusion_ordering_reward": "inclusion_ordering",
     "sort_distance_reward": "position_match",
@@ -58,7 +64,10 @@ class TrainConfig:
 
     # --- the GRPO update (all live: they take effect at the next rollout) ---
     delta_mode: str = _f("centered", "How rewards become deltas within a group: raw, centered, "
-                         "normalized (by group std) or max (keep only the group's best).",
+                         "normalized (by group std), max (keep only the group's best) or batch "
+                         "(centered in the group, divided by the whole batch's std). TRL's "
+                         "scale_rewards is accepted too: group = normalized, batch, none = "
+                         "centered.",
                          choices=DELTA_MODES, live=True, group="grpo")
     loss_mode: str = _f("clipped", "Policy loss: naive (-delta*logp), unclipped (-ratio*delta) or "
                         "clipped (PPO's min of ratio*delta and clip(ratio)*delta).",
@@ -71,6 +80,31 @@ class TrainConfig:
                                  "each reward normalised in its group, summed, normalised over the "
                                  "batch; the delta mode does not apply).", choices=AGGREGATIONS,
                                  live=True, group="grpo")
+    loss_type: str = _f("mean", "How token losses add up (TRL's loss_type): mean (the lecture's "
+                        "mean over every token), grpo (each response's mean, then the mean over "
+                        "responses: the length bias), bnpo or dapo (sum over tokens / tokens), "
+                        "dr_grpo (sum / (responses x max_completion_length)), luspo (each "
+                        "response's sum, averaged), or the objectives cispo, sapo, vespo (with "
+                        "loss_mode clipped).", choices=LOSS_TYPES, live=True, group="grpo")
+    epsilon_high: float = _f(0.0, "The clip's upper side, 1 + epsilon_high (clip-higher, DAPO; for "
+                             "cispo the cap on the ratio itself); 0: the same as clip_eps.",
+                             lo=0.0, hi=10.0, live=True, group="grpo")
+    delta: float = _f(0.0, "Two-sided clipping (TRL's delta): the unclipped ratio is capped at "
+                      "delta too; 0: off (else above 1 + clip_eps).", lo=0.0, hi=100.0, live=True,
+                      group="grpo")
+    entropy_coef: float = _f(0.0, "Entropy bonus: the loss subtracts entropy_coef x the mean "
+                             "token entropy.", lo=0.0, hi=10.0, live=True, group="grpo")
+    top_entropy_quantile: float = _f(1.0, "Only the completion tokens in this top share of entropy "
+                                     "count in the policy loss (TRL's top_entropy_quantile; 1: "
+                                     "all).", lo=0.0, hi=1.0, live=True, group="grpo")
+    mask_truncated_completions: bool = _f(False, "Leave responses cut at max_completion_length "
+                                          "(no EOS) out of the loss (variable length).", live=True,
+                                          group="grpo")
+    top_p: float = _f(1.0, "Nucleus sampling: draw only from the smallest set of tokens whose "
+                      "probability reaches top_p (1: all). Log-probs are the full distribution's, "
+                      "as in TRL.", lo=0.01, hi=1.0, live=True, group="grpo")
+    top_k: int = _f(0, "Draw only from the top_k likeliest tokens (0: all).", lo=0, hi=1000,
+                    live=True, group="grpo")
     credit: str = _f("sequence", "sequence: one delta per response, given to each of its tokens "
                      "(GRPO as published); token: each position's score becomes a delta within the "
                      "group, position by position.", choices=CREDITS, live=True, group="grpo")
@@ -111,7 +145,15 @@ class TrainConfig:
                             choices=PROMPT_SOURCES, group="task")
     prompts: list = _f(LECTURE_PROMPTS, "The fixed training prompts (each of length n, tokens "
                        "below vocab_size).", group="task")
-    n: int = _f(8, "Numbers per prompt (and per response).", lo=2, hi=16, group="task")
+    n: int = _f(8, "Numbers per prompt (and per response); with min_n, the longest prompt.",
+                lo=2, hi=16, group="task")
+    min_n: int = _f(0, "Variable length (the autoregressive policy): prompts have min_n to n "
+                    "numbers, left-padded, and the answer is the prompt sorted, then an EOS token. "
+                    "0: every prompt has n numbers (the fixed task, no EOS).", lo=0, hi=16,
+                    group="task")
+    max_completion_length: int = _f(0, "Variable length: the longest response in tokens, EOS "
+                                    "included (TRL's name); one without EOS by then is "
+                                    "truncated. 0: 2 x n.", lo=0, hi=64, group="task")
     vocab_size: int = _f(16, "Numbers are drawn from 0..vocab_size-1.", lo=2, hi=64, group="task")
     heldout_size: int = _f(256, "Prompts set aside for held-out evaluation, never trained on.",
                            lo=1, hi=100_000, group="task")
@@ -168,6 +210,7 @@ class TrainConfig:
                               f"{_kind(data)}. Allowed keys: {', '.join(cls.field_names())}.")
         values = (base or cls()).to_dict()
         for key, raw in data.items():
+            key, raw = canonical(key, raw, source=source)
             values[key] = coerce(key, raw, source=source)
         try:
             return cls(**values)
@@ -177,8 +220,63 @@ class TrainConfig:
     def replace(self, source: str = "settings", **changes: Any) -> TrainConfig:
         return TrainConfig.from_dict(changes, source=source, base=self)
 
+    @property
+    def variable(self) -> bool:
+        """Whether prompts vary in length and answers end with EOS (min_n > 0)."""
+        return self.min_n > 0
+
+    @property
+    def completion_length(self) -> int:
+        """Tokens a response may have: n (fixed task), or max_completion_length (2 n when 0)."""
+        if not self.variable:
+            return self.n
+        return self.max_completion_length or 2 * self.n
+
     def check(self, source: str = "settings") -> None:
         """Cross-field checks; single fields are checked by `coerce`."""
+        if self.variable:
+            if self.policy != "autoregressive":
+                raise ConfigError(f"{source}: key 'min_n': variable-length prompts need a policy "
+                                  f"that writes an EOS token: policy autoregressive (the "
+                                  f"{self.policy} policy writes exactly n numbers); or min_n 0.")
+            if self.min_n > self.n:
+                raise ConfigError(f"{source}: key 'min_n': {self.min_n} is more than n "
+                                  f"{self.n}; allowed: 0 (fixed length) or 1 to n.")
+            if self.completion_length < self.n + 1:
+                raise ConfigError(f"{source}: key 'max_completion_length': "
+                                  f"{self.completion_length} tokens cannot hold the longest "
+                                  f"answer ({self.n} numbers and EOS); allowed: 0 (2 x n) or "
+                                  f"{self.n + 1} to 64.")
+            if self.credit == "token":
+                raise ConfigError(f"{source}: key 'credit': per-token credit scores the n "
+                                  f"positions of a fixed-length answer; with variable length "
+                                  f"(min_n > 0) use credit sequence.")
+            if self.prompt_source == "fixed":
+                raise ConfigError(f"{source}: key 'prompt_source': fixed prompts are the "
+                                  f"fixed-length task's; with min_n > 0 use random.")
+        else:
+            for r in (self.reward if isinstance(self.reward, dict) else [self.reward]):
+                if r in VARIABLE_ONLY_REWARDS:
+                    raise ConfigError(f"{source}: key 'reward': {r} scores the answer's EOS "
+                                      f"slot, which only the variable-length task has (min_n > "
+                                      f"0); allowed here: position_match, inclusion_ordering, "
+                                      f"exact_match.")
+            if self.mask_truncated_completions:
+                raise ConfigError(f"{source}: key 'mask_truncated_completions': fixed-length "
+                                  f"responses are never truncated; it needs min_n > 0.")
+        if (self.top_p < 1 or self.top_k) and self.policy != "autoregressive":
+            raise ConfigError(f"{source}: key '{'top_p' if self.top_p < 1 else 'top_k'}': "
+                              f"narrowed sampling is for a policy that writes token by token "
+                              f"(policy autoregressive); the {self.policy} policy samples every "
+                              f"position at once: keep top_p 1 and top_k 0.")
+        if self.delta and self.delta <= 1 + self.clip_eps:
+            raise ConfigError(f"{source}: key 'delta': {self.delta:g} would cap the ratio below "
+                              f"the clip's upper side 1 + clip_eps = {1 + self.clip_eps:g}; "
+                              f"allowed: 0 (off) or above that.")
+        if self.loss_type in ("cispo", "sapo", "vespo") and self.loss_mode != "clipped":
+            raise ConfigError(f"{source}: key 'loss_type': {self.loss_type} brings its own "
+                              f"per-token objective in place of PPO's clip; it needs loss_mode "
+                              f"clipped (got {self.loss_mode}).")
         if self.policy != "lecture" and self.d_model % self.n_heads:
             raise ConfigError(f"{source}: d_model {self.d_model} is not divisible by n_heads "
                               f"{self.n_heads}; choose n_heads that divides d_model.")
@@ -210,10 +308,26 @@ class TrainConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
+def canonical(key: Any, value: Any, *, source: str = "settings") -> tuple[Any, Any]:
+    """TRL's names for our settings: epsilon is clip_eps; scale_rewards (group, batch, none) sets
+    delta_mode (normalized, batch, centered)."""
+    if key == "epsilon":
+        return "clip_eps", value
+    if key == "scale_rewards":
+        if isinstance(value, str) and value.strip().lower() in SCALE_REWARDS:
+            return "delta_mode", SCALE_REWARDS[value.strip().lower()]
+        raise ConfigError(f"{source}: key 'scale_rewards': {value!r} is not a choice; allowed: "
+                          f"group (delta_mode normalized), batch (delta_mode batch) or none "
+                          f"(delta_mode centered).")
+    return key, value
+
+
 def allowed_text(key: str) -> str:
     """What a setting accepts, in words (for error messages, the README and the dashboard)."""
     f = _FIELDS[key]
     m = f.metadata
+    if f.type in ("bool", bool):
+        return "true or false"
     if key == "reward":
         return ("one of " + ", ".join(REWARDS) + ", or a mapping of those names to weights (numbers "
                 "from -100 to 100, not all 0), such as {position_match: 1, exact_match: 4}")
@@ -268,6 +382,16 @@ def coerce(key: Any, value: Any, *, source: str = "settings") -> Any:
         if v not in m["choices"]:
             raise bad(f"{value!r} is not a choice")
         return v
+    if f.type in ("bool", bool):
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+            return False
+        if type(value) is int and value in (0, 1):
+            return bool(value)
+        if type(value) is not bool:
+            raise bad(f"got {_kind(value)} {value!r}")
+        return value
     if key == "prompts":
         if (not isinstance(value, list) or not value
                 or not all(isinstance(p, list) and p for p in value)
@@ -346,6 +470,8 @@ def parse_set(items: list[str] | None, *, source: str = "--set") -> dict[str, An
                               f"{', '.join(TrainConfig.field_names())}.")
         key, _, text = item.partition("=")
         key = key.strip()
+        if key in ("epsilon", "scale_rewards"):      # TRL's names
+            key, text = canonical(key, text.strip(), source=f"{source} {key}")
         try:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:

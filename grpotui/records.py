@@ -280,7 +280,8 @@ def check_groups(g: Any) -> dict:
     """A groups dict (worker._groups_dict's, or the TRL integration's), checked: prompts and targets
     (B), responses, rewards and deltas (B x G), and the optional ratios (B x G), components ({name:
     B x G}), position_deltas and token_probs (B x G x the response's length), token_ratios and
-    token_deltas (two lists of numbers of one length), reward_weights (numbers). Raises Skip."""
+    token_deltas (two lists of numbers of one length), reward_weights (numbers), stopped (B x G
+    bools: variable length, whether each response wrote its EOS). Raises Skip."""
     if not isinstance(g, dict):
         raise Skip("a 'groups' event without a groups object")
     prompts, responses = g.get("prompts"), g.get("responses")
@@ -357,6 +358,13 @@ def check_groups(g: Any) -> dict:
         if any(x is None for x in xs + ds):
             raise Skip("its groups' token ratios or deltas hold a value that is not a finite number")
         out["token_ratios"], out["token_deltas"] = xs, ds
+    stopped = g.get("stopped")
+    if stopped is not None:     # variable length: whether each response wrote its EOS
+        if text_mode or not (isinstance(stopped, list) and len(stopped) == b and all(
+                isinstance(row, list) and len(row) == gsize and all(isinstance(x, bool) for x in row)
+                for row in stopped)):
+            raise Skip(f"its groups' 'stopped' is not {b} rows of {gsize} true/false values")
+        out["stopped"] = [list(row) for row in stopped]
     w = g.get("reward_weights")
     if isinstance(w, list) and all(number(x) is not None for x in w):
         out["reward_weights"] = [number(x) for x in w]

@@ -398,6 +398,8 @@ class GroupsRecords:
 def _groups_dict(g) -> dict:
     import torch
 
+    if g.lengths is not None:
+        return _variable_groups_dict(g)
     ratios = g.token_ratios.flatten()
     deltas = g.token_deltas.flatten()
     if len(ratios) > MAX_PLOT_TOKENS:  # an even spread of tokens for the clip plot
@@ -417,6 +419,46 @@ def _groups_dict(g) -> dict:
         out["position_deltas"] = g.token_deltas.tolist()
     if g.token_probs is not None:
         out["token_probs"] = g.token_probs.tolist()
+    if g.components:
+        out["components"] = {name: c.tolist() for name, c in g.components.items()}
+    return out
+
+
+def _variable_groups_dict(g) -> dict:
+    """Variable length: prompts and targets as their numbers (no PAD; the target's EOS is implied),
+    each response as its tokens before EOS (all of them when truncated), "stopped" whether it wrote
+    its EOS; per-token values for those tokens; the clip plot's tokens are the completion tokens."""
+    import torch
+
+    v = g.vocab_size
+    lengths, truncated = g.lengths.tolist(), g.truncated.tolist()
+
+    def numbers(rows):
+        return [[t for t in row if t < v] for row in rows]
+
+    def cut(table):
+        return [[row[:n if cut_off else n - 1] for row, n, cut_off in zip(rows, ns, ts)]
+                for rows, ns, ts in zip(table, lengths, truncated)]
+
+    steps = torch.arange(g.responses.shape[-1])
+    mask = steps < g.lengths.unsqueeze(-1)
+    ratios, deltas = g.token_ratios[mask], g.token_deltas[mask]
+    if len(ratios) > MAX_PLOT_TOKENS:
+        idx = torch.linspace(0, len(ratios) - 1, MAX_PLOT_TOKENS).long()
+        ratios, deltas = ratios[idx], deltas[idx]
+    out = {
+        "prompts": numbers(g.prompts.tolist()),
+        "targets": numbers(g.targets.tolist()),
+        "responses": cut(g.responses.tolist()),
+        "stopped": [[not t for t in row] for row in truncated],
+        "rewards": g.rewards.tolist(),
+        "deltas": g.deltas.tolist(),
+        "ratios": g.ratios.tolist(),
+        "token_ratios": ratios.tolist(),
+        "token_deltas": deltas.tolist(),
+    }
+    if g.token_probs is not None:
+        out["token_probs"] = cut(g.token_probs.tolist())
     if g.components:
         out["components"] = {name: c.tolist() for name, c in g.components.items()}
     return out

@@ -53,6 +53,8 @@ def compute_deltas(rewards: torch.Tensor, mode: str) -> torch.Tensor:
     normalized: delta = (reward - group mean) / (group std + 1e-5), std unbiased as torch.std.
                 A group of one has no std; its centered reward is 0, so its delta is 0 (not NaN).
     max:        delta = reward where it equals the group's max, else 0
+    batch:      delta = (reward - group mean) / (the whole batch's std + 1e-5) (TRL's
+                scale_rewards="batch")
     The lecture's names (rewards, centered_rewards, normalized_rewards, max_rewards) work too.
     """
     mode = {"rewards": "raw", "centered_rewards": "centered", "normalized_rewards": "normalized",
@@ -69,7 +71,12 @@ def compute_deltas(rewards: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "max":
         best = rewards.max(dim=1, keepdim=True).values
         return torch.where(rewards == best, rewards, torch.zeros_like(rewards))
-    raise ValueError(f"unknown delta mode {mode!r}; allowed: raw, centered, normalized, max")
+    if mode == "batch":     # TRL's scale_rewards="batch"
+        centered = rewards - rewards.mean(dim=1, keepdim=True)
+        if rewards.numel() < 2:
+            return centered
+        return centered / (rewards.std() + STD_EPS)
+    raise ValueError(f"unknown delta mode {mode!r}; allowed: raw, centered, normalized, max, batch")
 
 
 deltas = compute_deltas   # the short name: grpo.deltas(rewards or per-position scores, mode)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from grpotui.config import ConfigError, TrainConfig, reward_label
-from grpotui.engine import grpo, rewards as reward_fns, schedules
+from grpotui.engine import grpo, rewards as reward_fns, schedules, varlen
 from grpotui.engine.policies import build_policy
 from grpotui.engine.rewards import REWARD_FUNCTIONS, targets
 from grpotui.engine.task import PromptSource
@@ -68,6 +68,12 @@ class Groups:
     credit: str = "sequence"
     token_probs: torch.Tensor | None = None     # float[B, G, n]: pi_old of each sampled token
     components: dict[str, torch.Tensor] | None = None   # a reward mix's parts, float[B, G] each
+    # variable length (grpotui.engine.varlen): prompts left-padded, responses [B, G, L] with PAD
+    # after EOS, targets [B, L] the answers (EOS included); lengths int[B, G] tokens up to and
+    # including EOS; truncated bool[B, G] no EOS by L; vocab_size to tell numbers from EOS and PAD
+    lengths: torch.Tensor | None = None
+    truncated: torch.Tensor | None = None
+    vocab_size: int | None = None
 
 
 @dataclass
@@ -106,6 +112,58 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def masked(x: torch.Tensor, m: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """The mean of x over `dims` where m holds (0 where it never does)."""
+    return torch.where(m, x, torch.zeros_like(x)).sum(dim=dims) / m.sum(dim=dims).clamp(min=1)
+
+
+def token_entropy(logp_all: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Each sampled position's entropy in nats, float[B, G, n] (a per-position policy's
+    [B, n, V] distributions serve all G responses)."""
+    ent = -(logp_all.exp() * logp_all).sum(dim=-1)
+    return ent if ent.dim() == len(shape) else ent.unsqueeze(1).expand(shape)
+
+
+def by_length(lengths: torch.Tensor, exact: torch.Tensor, truncated: torch.Tensor
+              ) -> dict[str, float]:
+    """Held-out exact match and truncation per prompt length m (issue 24's length view):
+    {"heldout_exact_match/m": share, "heldout_truncated/m": share} for each length present."""
+    out: dict[str, float] = {}
+    for m in sorted(set(lengths.tolist())):
+        rows = lengths == m
+        out[f"heldout_exact_match/{m}"] = exact[rows].float().mean().item()
+        out[f"heldout_truncated/{m}"] = truncated[rows].float().mean().item()
+    return out
+
+
+def completion_metrics(lengths: torch.Tensor, truncated: torch.Tensor, correct: torch.Tensor,
+                       prompts: torch.Tensor, vocab_size: int) -> dict[str, float]:
+    """TRL's completion-length metrics (tokens up to and including EOS), and ours: the mean length
+    of correct and of incorrect responses, and how far incorrect ones run past the answer's length
+    (the length bias shows there). NaN where there is nothing to average."""
+    lengths = lengths.float()
+    answer = (varlen.prompt_lengths(prompts, vocab_size) + 1).float().unsqueeze(-1)  # m + EOS
+    done = ~truncated
+    right = correct.bool()
+    nan = float("nan")
+
+    def mean(x: torch.Tensor, where: torch.Tensor) -> float:
+        return x[where].mean().item() if where.any() else nan
+
+    return {
+        "completions/mean_length": lengths.mean().item(),
+        "completions/min_length": lengths.min().item(),
+        "completions/max_length": lengths.max().item(),
+        "completions/clipped_ratio": truncated.float().mean().item(),
+        "completions/mean_terminated_length": mean(lengths, done),
+        "completions/min_terminated_length": lengths[done].min().item() if done.any() else nan,
+        "completions/max_terminated_length": lengths[done].max().item() if done.any() else nan,
+        "completions/mean_length_correct": mean(lengths, right),
+        "completions/mean_length_incorrect": mean(lengths, ~right),
+        "completions/excess_length_incorrect": mean(lengths - answer, ~right),
+    }
+
+
 class Trainer:
     def __init__(self, config: TrainConfig | None = None, *, final_ratios: bool = True):
         self.final_ratios = final_ratios
@@ -124,7 +182,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate,
                                           betas=(0.9, cfg.adam_beta2), fused=True)
         self.prompts = PromptSource(cfg.prompt_source, cfg.n, cfg.vocab_size, cfg.heldout_size,
-                                    cfg.prompts, cfg.seed)
+                                    cfg.prompts, cfg.seed, cfg.min_n)
+        self.heldout_by_length: dict[str, float] = {}
         self.heldout = self.prompts.heldout.to(self.device)
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self.ref_policy: torch.nn.Module | None = None
@@ -180,7 +239,15 @@ class Trainer:
         try:
             with torch.inference_mode():
                 greedy = self.policy.greedy(p)
-                return (greedy == targets(p)).all(dim=-1).float().mean().item()
+                if not self.config.variable:
+                    return (greedy == targets(p)).all(dim=-1).float().mean().item()
+                v = self.config.vocab_size
+                exact = varlen.exact_match(p, greedy.unsqueeze(1), v)[:, 0]
+                truncated = varlen.completion_mask(greedy.unsqueeze(1), v)[2][:, 0]
+                if prompts is None:     # the held-out set: also per prompt length
+                    self.heldout_by_length = by_length(varlen.prompt_lengths(p, v), exact,
+                                                       truncated)
+                return exact.mean().item()
         finally:
             self.policy.train()
 
@@ -203,8 +270,13 @@ class Trainer:
         #      the autoregressive policy records logp_old while it writes, then one teacher-forced
         #      pass gives the first step's log-probs with their gradient.
         prompts = self.prompts.sample(cfg.prompts_per_rollout).to(self.device)       # [B, n]
+        narrowed = {"top_p": cfg.top_p, "top_k": cfg.top_k} if (cfg.top_p < 1 or cfg.top_k) else {}
         responses, old_logp, logp, logp_all = self.policy.sample_for_training(
-            prompts, cfg.group_size, self.gen, cfg.temperature)                        # [B, G, n]
+            prompts, cfg.group_size, self.gen, cfg.temperature, **narrowed)            # [B, G, n]
+        # variable length: the completion mask (up to and including EOS) and the truncated ones
+        mask = lengths = truncated = None
+        if cfg.variable:
+            mask, lengths, truncated = varlen.completion_mask(responses, cfg.vocab_size)
 
         # 3. rewards and deltas
         rewards, parts, deltas = self._score(prompts, responses)                      # [B, G]
@@ -219,11 +291,20 @@ class Trainer:
         # rollout-level statistics, shared by the K steps' metric records
         with torch.no_grad():
             group_std = rewards.std(dim=-1) if cfg.group_size > 1 else torch.zeros_like(rewards[:, 0])
-            exact = (responses == targets(prompts).unsqueeze(1)).all(dim=-1).float().mean()
-            stats = [rewards.mean(), group_std.mean(), exact, (group_std == 0).float().mean()]
+            if cfg.variable:
+                correct = varlen.exact_match(prompts, responses, cfg.vocab_size)
+            else:
+                correct = (responses == targets(prompts).unsqueeze(1)).all(dim=-1).float()
+            stats = [rewards.mean(), group_std.mean(), correct.mean(),
+                     (group_std == 0).float().mean()]
             if parts is not None:
                 stats += list(parts.mean(dim=(0, 1)))
             rollout_stats = torch.stack(stats).tolist()
+            length_stats = (completion_metrics(lengths, truncated, correct, prompts, cfg.vocab_size)
+                            if cfg.variable else {})
+        loss_mask = mask
+        if mask is not None and cfg.mask_truncated_completions:
+            loss_mask = mask * (~truncated).unsqueeze(-1).float()
 
         # Each step keeps its (detached) tensors; the metrics of all K steps are reduced together
         # after the loop, so the per-step cost is the step itself plus one finiteness check.
@@ -233,11 +314,7 @@ class Trainer:
         for k in range(inner_steps):
             if k > 0:  # 5. recompute log-probs under the current parameters
                 logp, logp_all = self.policy.log_probs_all(prompts, responses, cfg.temperature)
-            loss = grpo.policy_loss(logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps,
-                                    cfg.importance_sampling)
-            kl = grpo.kl_k3(logp, ref_logp) if ref_logp is not None else None
-            if kl is not None:
-                loss = loss + cfg.kl_beta * kl
+            loss, kl = self._loss(logp, old_logp, deltas, ref_logp, logp_all, mask, loss_mask)
             for p in params:  # = optimizer.zero_grad(set_to_none=True), minus its profiler hook
                 p.grad = None
             loss.backward()
@@ -246,7 +323,8 @@ class Trainer:
                 # The step is not taken, so parameters and Adam's state stay at their last finite values.
                 what = "loss" if not torch.isfinite(loss) else "gradient"
                 self.optimizer.zero_grad(set_to_none=True)
-                metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr)
+                metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr, mask,
+                                             length_stats)
                 return self._stop(events, prompts, responses, rewards,
                                   f"non-finite {what} at step {self.step + 1}", deltas, metrics, t0)
             if cfg.max_grad_norm > 0:
@@ -255,29 +333,75 @@ class Trainer:
             self.step += 1
             history.append(StepTensors(loss.detach(), None if kl is None else kl.detach(),
                                        logp.detach(), logp_all.detach(), grad_norm))
-        metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr)
+        metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr, mask,
+                                     length_stats)
 
         # groups for display: the ratio of each response after the last inner step
         with torch.no_grad():
             if self.final_ratios if final_ratios is None else final_ratios:
                 logp = self.policy.log_probs(prompts, responses, cfg.temperature)
             groups = self._groups(prompts, responses, rewards, deltas, logp.detach(), old_logp,
-                                  parts)
+                                  parts, lengths, truncated)
 
         self.rollout_index += 1
         if self.rollout_index % cfg.eval_every == 0:
             self.heldout_exact_match = self.evaluate()
             for m in metrics:
                 m["heldout_exact_match"] = self.heldout_exact_match
+                m.update(self.heldout_by_length)
         self._stamp_time(metrics, t0)
         return RolloutResult(metrics, groups, events)
 
     # ------------------------------------------------------------------ helpers
+    def _loss(self, logp, old_logp, deltas, ref_logp, logp_all, mask, loss_mask):
+        """This inner step's loss and KL. The lecture's loss (loss_type mean, fixed length, no
+        TRL extras) is computed as it always was, so every fixed-length preset keeps its results;
+        otherwise TRL's order: per-token policy loss + beta x per-token KL - entropy_coef x
+        per-token entropy, then the loss type's aggregation over the completion mask."""
+        cfg = self.config
+        if (cfg.loss_type == "mean" and mask is None and not cfg.epsilon_high and not cfg.delta
+                and cfg.entropy_coef == 0 and cfg.top_entropy_quantile >= 1):
+            loss = grpo.policy_loss(logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps,
+                                    cfg.importance_sampling)
+            kl = grpo.kl_k3(logp, ref_logp) if ref_logp is not None else None
+            return (loss if kl is None else loss + cfg.kl_beta * kl), kl
+        loss_type = None if cfg.loss_type == "mean" else cfg.loss_type
+        clipped = cfg.loss_mode == "clipped"
+        own = loss_type in grpo.OWN_OBJECTIVE_LOSS_TYPES
+        per_token = grpo.per_token_policy_loss(
+            logp, old_logp, deltas, cfg.loss_mode, cfg.clip_eps, cfg.importance_sampling,
+            loss_type=loss_type, mask=loss_mask,
+            epsilon_high=(cfg.epsilon_high or None) if clipped and loss_type not in ("sapo", "vespo")
+            else None,
+            delta=(cfg.delta or None) if clipped and not own else None)
+        if cfg.top_entropy_quantile < 1 or cfg.entropy_coef:
+            ent = token_entropy(logp_all, logp.shape)
+        if cfg.top_entropy_quantile < 1:
+            keep = grpo.top_entropy_mask(ent.detach(), loss_mask, cfg.top_entropy_quantile)
+            per_token = torch.where(keep, per_token, torch.zeros_like(per_token))
+        kl = None
+        if ref_logp is not None:
+            per_kl = grpo.kl_k3_per_token(logp, ref_logp, loss_mask)
+            per_token = per_token + cfg.kl_beta * per_kl
+            kl = grpo.masked_mean(per_kl, loss_mask)
+        if cfg.entropy_coef:
+            per_token = per_token - cfg.entropy_coef * ent
+        loss = grpo.aggregate(per_token, loss_mask, loss_type,
+                              cfg.completion_length if loss_type == "dr_grpo" else None)
+        return loss, kl
+
     def _score(self, prompts, responses):
         """Rewards float[B, G]; a mix's parts float[B, G, k] (None for one reward function); and
         the deltas: float[B, G] with sequence credit, float[B, G, n] with per-token credit."""
         cfg = self.config
-        if isinstance(cfg.reward, str):
+        if cfg.variable:     # the variable-length task's rewards see the tokens before EOS
+            parts = varlen.components(cfg.reward, prompts, responses, cfg.vocab_size)
+            if isinstance(cfg.reward, str):
+                rewards, parts, weights = parts[..., 0], None, None
+            else:
+                weights = torch.tensor(list(cfg.reward.values()), device=self.device)
+                rewards = (parts * weights).sum(dim=-1)
+        elif isinstance(cfg.reward, str):
             rewards, parts, weights = REWARD_FUNCTIONS[cfg.reward](prompts, responses), None, None
         else:
             weights = torch.tensor(list(cfg.reward.values()), device=self.device)
@@ -313,8 +437,8 @@ class Trainer:
         with torch.no_grad():
             return self.ref_policy.log_probs(prompts, responses, cfg.temperature)
 
-    def _step_metrics(self, history: list[StepTensors], old_logp, deltas, rollout_stats, lr
-                      ) -> list[dict[str, Any]]:
+    def _step_metrics(self, history: list[StepTensors], old_logp, deltas, rollout_stats, lr,
+                      mask=None, length_stats=None) -> list[dict[str, Any]]:
         """One record per optimizer step of this rollout, TRL's names. The K steps' tensors are
         stacked and reduced at once: every statistic below is per step (averaged over dims 1..)."""
         if not history:
@@ -327,18 +451,35 @@ class Trainer:
             token_ratio = log_ratio.exp()
             dims = tuple(range(1, token_ratio.dim()))
             # the clip fractions count the ratio the loss clips (per token, or per response)
-            ratio = (token_ratio if cfg.importance_sampling == "token"
-                     else grpo.importance_ratio(logp, old_logp, "sequence"))
-            low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps, dim=dims)
-            approx_kl = ((token_ratio - 1) - log_ratio).mean(dim=dims)  # old -> current (CleanRL's)
             logp_all = torch.stack([h.logp_all for h in history])
-            entropy = grpo.entropy(logp_all, dim=tuple(range(1, logp_all.dim() - 1)))
             has_kl = history[0].kl is not None
+            if mask is None:
+                ratio = (token_ratio if cfg.importance_sampling == "token"
+                         else grpo.importance_ratio(logp, old_logp, "sequence"))
+                high_eps = cfg.epsilon_high if cfg.epsilon_high and cfg.loss_mode == "clipped" \
+                    else None
+                low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps, dim=dims,
+                                                        epsilon_high=high_eps)
+                approx_kl = ((token_ratio - 1) - log_ratio).mean(dim=dims)  # CleanRL's
+                entropy = grpo.entropy(logp_all, dim=tuple(range(1, logp_all.dim() - 1)))
+                spread = [ratio.amin(dim=dims), ratio.mean(dim=dims), ratio.amax(dim=dims)]
+            else:   # variable length: only the completion tokens count
+                m = mask.bool().expand_as(token_ratio)
+                ratio = (token_ratio if cfg.importance_sampling == "token"
+                         else grpo.importance_ratio(logp, old_logp, "sequence", mask=mask))
+                high_eps = cfg.epsilon_high if cfg.epsilon_high and cfg.loss_mode == "clipped" \
+                    else None
+                low, high, region = grpo.clip_fractions(ratio, deltas, cfg.clip_eps, dim=dims,
+                                                        mask=m, epsilon_high=high_eps)
+                approx_kl = masked(((token_ratio - 1) - log_ratio), m, dims)
+                entropy = masked(-(logp_all.exp() * logp_all).sum(dim=-1), m, dims)
+                inf = torch.tensor(float("inf"), device=ratio.device)
+                spread = [torch.where(m, ratio, inf).amin(dim=dims), masked(ratio, m, dims),
+                          torch.where(m, ratio, -inf).amax(dim=dims)]
             kl = torch.stack([h.kl for h in history]) if has_kl else torch.zeros(k, device=ratio.device)
             columns = torch.stack([
                 torch.stack([h.loss for h in history]), approx_kl, entropy,
-                torch.stack([h.grad_norm for h in history]), low, high, region,
-                ratio.amin(dim=dims), ratio.mean(dim=dims), ratio.amax(dim=dims), kl,
+                torch.stack([h.grad_norm for h in history]), low, high, region, *spread, kl,
             ]).T.tolist()                                                         # K rows
         reward, reward_std, exact, frac_zero, *part_means = rollout_stats
         names = list(reward_fns.as_weights(cfg.reward))
@@ -368,25 +509,36 @@ class Trainer:
             "lr": lr,
             "temperature": cfg.temperature,
             **per_function,
+            **(length_stats or {}),
         } for i, row in enumerate(columns)]
 
-    def _groups(self, prompts, responses, rewards, deltas, logp, old_logp, parts=None) -> Groups:
+    def _groups(self, prompts, responses, rewards, deltas, logp, old_logp, parts=None,
+                lengths=None, truncated=None) -> Groups:
         cfg = self.config
         log_ratio = logp - old_logp
+        if cfg.variable and lengths is None:
+            _, lengths, truncated = varlen.completion_mask(responses, cfg.vocab_size)
+        if lengths is not None:     # variable length: nothing after EOS counts
+            log_ratio = log_ratio * varlen.completion_mask(responses, cfg.vocab_size)[0]
         token_ratios = (log_ratio.exp() if cfg.importance_sampling == "token"
                         else grpo.importance_ratio(logp, old_logp, "sequence"))
         token_deltas = grpo.per_token(deltas, responses).expand(responses.shape)
         cpu = torch.device("cpu")
         names = list(reward_fns.as_weights(cfg.reward))
+        answers = (varlen.answers(prompts, cfg.vocab_size, responses.shape[-1]) if lengths is not None
+                   else targets(prompts))
         return Groups(
-            prompts=prompts.to(cpu), targets=targets(prompts).to(cpu), responses=responses.to(cpu),
+            prompts=prompts.to(cpu), targets=answers.to(cpu), responses=responses.to(cpu),
             rewards=rewards.to(cpu),
             deltas=(deltas if deltas.dim() == 2 else deltas.mean(dim=-1)).to(cpu),
             ratios=log_ratio.sum(dim=-1).exp().to(cpu), token_ratios=token_ratios.to(cpu),
             token_deltas=token_deltas.to(cpu), credit=cfg.credit,
             token_probs=old_logp.exp().to(cpu) if self.policy.autoregressive else None,
             components=None if parts is None else {n: parts[..., i].to(cpu)
-                                                   for i, n in enumerate(names)})
+                                                   for i, n in enumerate(names)},
+            lengths=None if lengths is None else lengths.to(cpu),
+            truncated=None if truncated is None else truncated.to(cpu),
+            vocab_size=cfg.vocab_size if lengths is not None else None)
 
     def _stamp_time(self, metrics: list[dict[str, Any]], t0: float) -> None:
         elapsed = time.perf_counter() - t0

@@ -10,7 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grpotui.config import DELTA_MODES, LOSS_MODES, REWARDS, TrainConfig
+from grpotui.config import (DELTA_MODES, LOSS_MODES, LOSS_TYPES, REWARDS, VARIABLE_ONLY_REWARDS,
+                            TrainConfig)
 from grpotui.presets import PresetError, parse_preset, read_preset_file, save_preset
 
 
@@ -25,9 +26,24 @@ def valid_configs(draw) -> TrainConfig:
     prompts = draw(st.lists(st.lists(st.integers(0, vocab - 1), min_size=n, max_size=n),
                             min_size=1, max_size=min(4, space - 1)))  # leave room for a held-out one
     heldout_max = space - len(prompts) if source == "fixed" else space // 2
+    variable = draw(st.booleans())      # issue 24's task: the autoregressive policy, EOS
+    extra = {}
+    if variable:
+        policy, source = "autoregressive", "random"
+        extra = dict(min_n=draw(st.integers(1, n)),
+                     max_completion_length=draw(st.sampled_from([0, n + 1, 2 * n + 3])),
+                     mask_truncated_completions=draw(st.booleans()),
+                     loss_type=draw(st.sampled_from(LOSS_TYPES)),
+                     epsilon_high=draw(st.floats(0, 10)), top_p=draw(st.floats(0.01, 1)),
+                     top_k=draw(st.integers(0, 1000)),
+                     top_entropy_quantile=draw(st.floats(0, 1)),
+                     entropy_coef=draw(st.floats(0, 10)))
+    rewards = REWARDS if variable else [r for r in REWARDS if r not in VARIABLE_ONLY_REWARDS]
+    loss_modes = ["clipped"] if extra.get("loss_type") in ("cispo", "sapo", "vespo") else LOSS_MODES
     return TrainConfig(
-        delta_mode=draw(st.sampled_from(DELTA_MODES)), loss_mode=draw(st.sampled_from(LOSS_MODES)),
-        reward=draw(st.sampled_from(REWARDS)), group_size=draw(st.integers(1, 256)),
+        **extra,
+        delta_mode=draw(st.sampled_from(DELTA_MODES)), loss_mode=draw(st.sampled_from(loss_modes)),
+        reward=draw(st.sampled_from(rewards)), group_size=draw(st.integers(1, 256)),
         learning_rate=draw(st.floats(0, 10)), clip_eps=draw(st.floats(0, 1)),
         kl_beta=draw(st.floats(0, 10)), inner_steps=draw(st.integers(1, 100)),
         prompt_source=source, prompts=prompts, n=n, vocab_size=vocab,

@@ -38,5 +38,6 @@ def build_policy(cfg, seed: int) -> nn.Module:
         if cfg.policy == "lecture":
             return LectureModel(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n)
         if cfg.policy == "autoregressive":
-            return AutoregressiveSorter(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n_layers, cfg.n_heads)
+            return AutoregressiveSorter(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n_layers, cfg.n_heads,
+                                        cfg.completion_length if cfg.variable else None)
         return SortTransformer(cfg.vocab_size, cfg.d_model, cfg.n, cfg.n_layers, cfg.n_heads)

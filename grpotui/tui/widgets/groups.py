@@ -23,6 +23,8 @@ from grpotui.tui.text import assemble
 
 RAISED = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 SHORT = {"position_match": "pos", "inclusion_ordering": "incl", "exact_match": "exact"}
+END = ("∎", "$text-muted")    # the response wrote its EOS here
+CUT = ("✂", "b $warning")     # no EOS by max_completion_length: truncated
 TOKEN_CELLS = 12    # a token shown in at most this many cells (text tokens from a file can be long)
 
 # Everything here is built as Content from plain pieces and our own styles: prompts, tokens, text
@@ -80,6 +82,9 @@ def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, prob
         parts.append((_token(tok, width), style))
         if probs and token_probs:
             parts.append((probability(token_probs[b][i][t]), "$text-muted"))
+    stopped = groups.get("stopped")
+    if stopped and shown >= len(tokens):   # variable length: where it ended
+        parts += [" ", END if stopped[b][i] else CUT]
     return parts
 
 
@@ -97,7 +102,7 @@ def _parts(groups: dict, b: int, i: int) -> str:
 
 def extra_width(groups: dict, probs: bool) -> int:
     """Columns a response line needs beyond the plain layout (probabilities, a mix's parts)."""
-    n = len(groups["prompts"][0])
+    n = positions(groups)
     parts = sum(text.width(_short(k)) + 5 for k in groups.get("components") or {})
     return (2 * n if probs else 0) + (parts + 3 if parts else 0)
 
@@ -105,6 +110,14 @@ def extra_width(groups: dict, probs: bool) -> int:
 def _signed(x: float) -> tuple[str, str]:
     style = "$success" if x > 1e-9 else "$error" if x < -1e-9 else "$text-muted"
     return (f"{x:+6.2f}", style)
+
+
+def positions(groups: dict) -> int:
+    """Token columns a response takes: the prompt's n, or with variable length (a "stopped"
+    table) the longest response plus its end mark."""
+    if "stopped" not in groups:
+        return len(groups["prompts"][0])
+    return max(len(r) for row in groups["responses"] for r in row) + 1
 
 
 def is_text(groups: dict) -> bool:
@@ -183,7 +196,7 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
     lines: list[Content] = []
     width = width or token_width(groups)
     probs = probs and "token_probs" in groups
-    n = len(groups["prompts"][0])
+    n = positions(groups)
     extra = extra_width(groups, probs)
     compact = is_compact(n, width, columns, extra)
     targets = groups.get("targets")
@@ -200,6 +213,8 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
         target = targets[b] if targets else None
         prompt = assemble(*_tokens(groups["prompts"][b], width=width))
         goal = assemble(*_tokens(target, width=width)) if target is not None else Content("?")
+        if target is not None and "stopped" in groups:
+            goal = assemble(goal, " ", END)
         stats = f"mean {mean:.2f} std {std:.2f}"
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
@@ -223,7 +238,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
             if not written:  # the reward comes only at the end of the trajectory
                 lines.append(assemble(" " if compact else "  ", *tokens))
                 continue
-            mark = [("✓", "b $success")] if target is not None and resp == target else []
+            right = target is not None and resp == target and (
+                "stopped" not in groups or groups["stopped"][b][i])
+            mark = [("✓", "b $success")] if right else []
             delta = _signed(groups["deltas"][b][i])
             if compact:
                 lines.append(assemble(" ", *tokens, f" {rewards[i]:5.2f}", delta, " ", *mark))
@@ -257,7 +274,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         if not self.groups:
             return 1
         compact = not is_text(self.groups) and is_compact(
-            len(self.groups["prompts"][0]), self.width, self.scrollable_content_region.width,
+            positions(self.groups), self.width, self.scrollable_content_region.width,
             extra_width(self.groups, self.probs and "token_probs" in self.groups))
         per_group = lines_per_group(len(self.groups["responses"][0]), compact)
         return max(1, (self.size.height or 20) // per_group)
@@ -275,7 +292,7 @@ class GroupsView(VerticalScroll, can_focus=True):
         self.probs = write_out is not None and "token_probs" in groups and not is_text(groups)
         self.reveal = None
         if self.probs:
-            n = len(groups["prompts"][0])
+            n = positions(groups)
             self.reveal = 0
             self._writer = self.set_interval(write_out / (n + 1), self._write_token, repeat=n)
         self.refresh_body()
@@ -284,10 +301,10 @@ class GroupsView(VerticalScroll, can_focus=True):
         if self.reveal is None or not self.groups:
             return
         self.reveal += 1
-        if self.reveal >= len(self.groups["prompts"][0]):
+        if self.reveal >= positions(self.groups):
             self.reveal, self._writer = None, None
             # once written, the probabilities stay only if they do not push the lines compact
-            n, columns = len(self.groups["prompts"][0]), self.scrollable_content_region.width
+            n, columns = positions(self.groups), self.scrollable_content_region.width
             self.probs = not is_compact(n, self.width, columns, extra_width(self.groups, True))
         self.refresh_body()
 
