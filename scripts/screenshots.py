@@ -52,7 +52,7 @@ async def shoot(preset: str, name: str, rollouts: int, *, pause: bool, help_too:
 
 # canvas -> keys pressed before the picture (seeded draws: the same picture every time)
 CANVAS_KEYS = {"picker": [], "rollout": ["f"], "variance": [], "baseline": ["n"] * 12,
-               "clip": ["e"]}
+               "clip": ["e"], "length": []}
 
 
 async def shoot_canvas(name: str, keys: list[str]) -> None:
