@@ -51,7 +51,8 @@ class Groups:
     """The latest rollout's sampled groups, for display. Tensors on the CPU.
 
     ratios: per response, pi(response) / pi_old(response) after the last inner step.
-    token_ratios: the ratio the clipped loss clips, per token (with importance_sampling "sequence"
+    token_ratios: the ratio the clipped loss clipped at the last inner step, as that step saw it
+    (before its update), per token (with importance_sampling "sequence"
     the response's one ratio at each of its tokens), float[B, G, n].
     deltas: per response; with per-token credit the mean of its tokens' deltas, which are in
     token_deltas (with sequence credit, the response's delta at each token).
@@ -336,12 +337,15 @@ class Trainer:
         metrics = self._step_metrics(history, old_logp, deltas, rollout_stats, lr, mask,
                                      length_stats)
 
-        # groups for display: the ratio of each response after the last inner step
+        # groups for display: each token's ratio as the last inner step's loss saw it (before
+        # that step's update: what the clip plot shows), and each response's ratio after the
+        # last update (the groups panel's ρ)
         with torch.no_grad():
+            seen = history[-1].logp
             if self.final_ratios if final_ratios is None else final_ratios:
                 logp = self.policy.log_probs(prompts, responses, cfg.temperature)
             groups = self._groups(prompts, responses, rewards, deltas, logp.detach(), old_logp,
-                                  parts, lengths, truncated)
+                                  parts, lengths, truncated, seen=seen)
 
         self.rollout_index += 1
         if self.rollout_index % cfg.eval_every == 0:
@@ -513,15 +517,19 @@ class Trainer:
         } for i, row in enumerate(columns)]
 
     def _groups(self, prompts, responses, rewards, deltas, logp, old_logp, parts=None,
-                lengths=None, truncated=None) -> Groups:
+                lengths=None, truncated=None, seen=None) -> Groups:
+        """seen: the log-probs the last inner step's loss used (default: logp)."""
         cfg = self.config
-        log_ratio = logp - old_logp
+        seen = logp if seen is None else seen
+        log_ratio, seen_ratio = logp - old_logp, seen - old_logp
+        mask = None
         if cfg.variable and lengths is None:
             _, lengths, truncated = varlen.completion_mask(responses, cfg.vocab_size)
         if lengths is not None:     # variable length: nothing after EOS counts
-            log_ratio = log_ratio * varlen.completion_mask(responses, cfg.vocab_size)[0]
-        token_ratios = (log_ratio.exp() if cfg.importance_sampling == "token"
-                        else grpo.importance_ratio(logp, old_logp, "sequence"))
+            mask = varlen.completion_mask(responses, cfg.vocab_size)[0]
+            log_ratio, seen_ratio = log_ratio * mask, seen_ratio * mask
+        token_ratios = (seen_ratio.exp() if cfg.importance_sampling == "token"
+                        else grpo.importance_ratio(seen, old_logp, "sequence", mask=mask))
         token_deltas = grpo.per_token(deltas, responses).expand(responses.shape)
         cpu = torch.device("cpu")
         names = list(reward_fns.as_weights(cfg.reward))
