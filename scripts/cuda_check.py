@@ -7,7 +7,9 @@ For every policy (lecture, transformer, autoregressive), with the settings that 
 temperature): a few rollouts on the GPU give finite metrics and keep everything on the GPU; the
 autoregressive policy's teacher-forced log-probs equal the ones recorded while sampling, with and
 without the KV cache; the same seed gives the same metrics twice; sort4-ar is trained to 99%
-held-out exact match. Prints one line per check and exits 1 if any fails.
+held-out exact match; the variable-length task (sortvar-ar) under each of TRL's loss types and
+knobs, its log-probs up to EOS with and without the cache, and a training run of up to 120 s.
+Prints one line per check and exits 1 if any fails.
 """
 
 from __future__ import annotations
@@ -86,6 +88,49 @@ def main() -> None:
     b = run(base.replace(policy="autoregressive"), 3)[1]
     same = all(a[k] == b[k] for k in ("reward", "loss", "entropy"))
     check("same seed, same metrics", same, f"loss {a['loss']:.6f} / {b['loss']:.6f}")
+
+    # variable length with EOS (issue 24): TRL's loss types and knobs on the GPU, the completion
+    # mask, and sampling against teacher forcing on the completion tokens
+    var = find_preset("sortvar-ar").config.replace(device="cuda", eval_every=2)
+    var_variants = {
+        "dr_grpo": {}, "grpo": {"loss_type": "grpo"}, "dapo, clip-higher": {
+            "loss_type": "dapo", "epsilon_high": 0.28, "inner_steps": 2},
+        "cispo": {"loss_type": "cispo", "epsilon_high": 5.0, "inner_steps": 2},
+        "sapo": {"loss_type": "sapo", "inner_steps": 2},
+        "bnpo, delta, KL, sequence ratios": {"loss_type": "bnpo", "delta": 1.5, "kl_beta": 0.04,
+                                             "importance_sampling": "sequence", "inner_steps": 2},
+        "top_p, top_k, entropy knobs, masked truncation": {
+            "top_p": 0.9, "top_k": 5, "entropy_coef": 0.01, "top_entropy_quantile": 0.2,
+            "mask_truncated_completions": True, "scale_rewards": "batch"},
+    }
+    for label, overrides in var_variants.items():
+        tr, m = run(var.replace(**overrides), 4)
+        on_gpu = all(p.device.type == "cuda" for p in tr.policy.parameters())
+        check(f"variable length / {label}", finite({k: v for k, v in m.items()
+                                                    if not k.startswith("completions/")})
+              and on_gpu, f"reward {m['reward']:.3f} loss {m['loss']:.4f} mean length "
+                          f"{m['completions/mean_length']:.2f}")
+    from grpotui.engine import varlen
+    tr, _ = run(var, 3)
+    prompts = tr.heldout[::37][:8]
+    for cache in (True, False):
+        with torch.no_grad():
+            gen = torch.Generator("cuda").manual_seed(0)
+            responses, logp = tr.policy.sample(prompts, 4, generator=gen, use_cache=cache)
+            forced = tr.policy.log_probs(prompts, responses)
+            mask = varlen.completion_mask(responses, var.vocab_size)[0]
+        gap = ((forced - logp) * mask).abs().max().item()
+        check(f"variable length: teacher-forced = sampled log-probs up to EOS (cache {cache})",
+              gap < 1e-4, f"max gap {gap:.1e}")
+    tr = Trainer(var.replace(eval_every=25))
+    start = time.perf_counter()
+    while tr.heldout_exact_match < 0.99 and time.perf_counter() - start < 120:
+        tr.rollout()
+    seconds = time.perf_counter() - start
+    check("sortvar-ar trains on the GPU", tr.heldout_exact_match > 0.5,
+          f"{tr.heldout_exact_match:.3f} after {tr.rollout_index} rollouts, {seconds:.1f} s "
+          f"({tr.rollout_index / seconds:.1f} rollouts/s); by length "
+          f"{ {k: round(v, 2) for k, v in tr.heldout_by_length.items()} }")
 
     cfg = find_preset("sort4-ar").config.replace(device="cuda")
     tr = Trainer(cfg)
