@@ -206,8 +206,11 @@ class RunCharts(Vertical):
         """Redraw if anything changed (called a few times a second)."""
         if not self.dirty:
             return
+        legend = self.query("#legend")
+        if not legend or len(self.query(SafePlot)) < CHARTS:   # shutting down: children are gone
+            return
         self.dirty = False
-        self.query_one("#legend", Static).update(self.legend())
+        legend.first(Static).update(self.legend())
         metrics = self.on_page()
         for i in range(len(metrics)):
             self.draw(self.query_one(f"#chart-{i}", SafePlot), metrics[i])
