@@ -67,9 +67,13 @@ def completion_mask(responses: torch.Tensor, vocab_size: int
 
 def _slots(prompts: torch.Tensor, responses: torch.Tensor, vocab_size: int
            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(right int[B, G, L]: the response's token is the answer's there, m int[B, 1])."""
+    """(right bool[B, G, L]: the response's token is the answer's there, and comes no later than
+    the response's own first EOS (what follows an EOS is never read); m int[B, 1])."""
     target = answers(prompts, vocab_size, responses.shape[-1])
-    return responses == target.unsqueeze(1), prompt_lengths(prompts, vocab_size).unsqueeze(-1)
+    hit = (responses == eos_id(vocab_size)).long()
+    read = (hit.cumsum(dim=-1) - hit) == 0                         # up to and including EOS
+    return (responses == target.unsqueeze(1)) & read, \
+        prompt_lengths(prompts, vocab_size).unsqueeze(-1)
 
 
 def position_match(prompts, responses, vocab_size: int) -> torch.Tensor:

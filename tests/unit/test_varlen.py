@@ -252,3 +252,48 @@ def test_trls_names_are_accepted():
     with pytest.raises(ConfigError, match="allowed: true or false"):
         small(mask_truncated_completions="maybe")
     assert small().completion_length == 8 and small(max_completion_length=0).completion_length == 8
+
+
+def test_entropy_coef_subtracts_the_mean_token_entropy_on_a_hand_example():
+    t = Trainer(small(loss_type="bnpo", entropy_coef=0.5))
+    logp = torch.zeros(1, 4, 4, requires_grad=True)
+    uniform = torch.full((1, 4, 4, 11), -math.log(11.0))      # 10 numbers and EOS, all alike
+    mask = varlen.completion_mask(RESPONSES, V)[0]
+    loss, _ = t._loss(logp, logp.detach(), torch.zeros(1, 4), None, uniform, mask, mask)
+    # every delta 0: no policy term; the bonus is -0.5 x ln 11 per completion token, averaged
+    assert loss.item() == pytest.approx(-0.5 * math.log(11.0))
+
+
+def test_tokens_after_eos_change_no_reward_loss_or_metric_of_a_rollout(monkeypatch):
+    def run(garbage: bool):
+        t = Trainer(small(loss_type="grpo", kl_beta=0.02, inner_steps=2))
+        original = t.policy.sample_for_training
+
+        def sample(prompts, g, gen, temperature=1.0, **kw):
+            responses, old, logp, logp_all = original(prompts, g, gen, temperature, **kw)
+            if garbage:     # numbers where the PADs after EOS were, and their teacher-forced logp
+                fill = torch.randint(0, V, responses.shape, generator=torch.Generator().manual_seed(9))
+                responses = torch.where(responses == PAD, fill, responses)
+                logp, logp_all = t.policy.log_probs_all(prompts, responses, temperature)
+            return responses, old, logp, logp_all
+
+        t.policy.sample_for_training = sample
+        out = []
+        for _ in range(2):
+            for m in t.rollout().metrics:
+                out.append({k: ("nan" if isinstance(v, float) and math.isnan(v) else v)
+                            for k, v in m.items() if k not in ("time", "steps_per_second")})
+        return out
+
+    clean, dirty = run(False), run(True)
+    assert clean[0]["completions/mean_length"] < 8       # some responses did stop early
+    assert [{k: v for k, v in m.items()} for m in clean] == dirty
+
+
+def test_rewards_never_read_past_the_responses_own_eos():
+    # [1, EOS, 3, EOS]: the numbers after the first EOS would fit the answer's slots 1 and 2
+    after = torch.tensor([[[1, EOS, 3, EOS]]])
+    assert varlen.answer_slots(PROMPT, after, V).tolist() == [[pytest.approx(1 / 3)]]
+    assert varlen.position_match(PROMPT, after, V).tolist() == [[1.0]]
+    assert varlen.exact_match(PROMPT, after, V).tolist() == [[0.0]]
+    assert varlen.inclusion_ordering(PROMPT, after, V).tolist() == [[1.0]]
