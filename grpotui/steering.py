@@ -36,6 +36,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from grpotui.records import depth   # one nesting measure for records and commands
+
 CONTROL_SUFFIX = ".control.jsonl"
 
 # What a command may be. The command file is open to anyone who can write the run's folder, so
@@ -261,20 +263,6 @@ def _too_long(start: bytes) -> dict[str, Any]:
                        f"command line may be; it was not read."}
 
 
-def _depth(obj: Any, limit: int) -> int:
-    """How deep lists and dicts nest in obj (1 for a flat one), counting no further than limit + 1;
-    without recursion, so any depth json.loads returns is safe to measure."""
-    deepest, stack = 0, [(obj, 1)]
-    while stack:
-        x, d = stack.pop()
-        if isinstance(x, (list, dict)):
-            deepest = max(deepest, d)
-            if deepest > limit:
-                return deepest
-            stack.extend((v, d + 1) for v in (x.values() if isinstance(x, dict) else x))
-    return deepest
-
-
 def canonical(key: str) -> str:
     """A setting's name as the run knows it (aliases: lr, kl_beta, clip_eps)."""
     return ALIASES.get(key, key)
@@ -366,7 +354,7 @@ def parse_command(line: bytes | str) -> dict[str, Any]:
     except ValueError:
         return invalid(f"command line {shown!r} is not JSON; each line must be one object such as "
                        f"{{\"cmd\": \"set\", \"changes\": {{\"learning_rate\": 1e-5}}}}.")
-    if obj is _TOO_DEEP or _depth(obj, MAX_DEPTH) > MAX_DEPTH:
+    if obj is _TOO_DEEP or depth(obj, MAX_DEPTH) > MAX_DEPTH:
         return invalid(f"command line {shown!r} nests deeper than {MAX_DEPTH} levels of brackets, "
                        f"the most a command may use.")
     if not isinstance(obj, dict):
