@@ -37,6 +37,12 @@ GROUPS_HZ = 5      # groups travel (and are shown) at most this often: the bigge
 METRICS_GROUPS_HZ = 2  # groups records written to a metrics file (--metrics-groups), at most
 CURVE_KEYS = ("reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
               "entropy", "grad_norm", "lr")
+# a variable-length run's points carry its lengths too (the curves panel's length view), and after a
+# held-out evaluation its exact match and truncation per prompt length (heldout_exact_match/M, ...)
+LENGTH_KEYS = ("completions/mean_length", "completions/clipped_ratio",
+               "completions/mean_length_correct", "completions/mean_length_incorrect",
+               "completions/excess_length_incorrect")
+BY_LENGTH_PREFIXES = ("heldout_exact_match/", "heldout_truncated/")
 MAX_PLOT_TOKENS = 400  # (ratio, delta) pairs sent for the clip plot
 
 
@@ -363,7 +369,9 @@ class _WorkerLoop:
         self.events.extend(result.events)
         for m in result.metrics:
             self.points.append({"step": m["step"], "steps_per_second": m["steps_per_second"],
-                                **{k: m[k] for k in CURVE_KEYS}})
+                                **{k: m[k] for k in CURVE_KEYS},
+                                **{k: v for k, v in m.items()
+                                   if k in LENGTH_KEYS or k.startswith(BY_LENGTH_PREFIXES)}})
         if due or self.groups is None:
             self.groups = result.groups
         if result.diverged:
