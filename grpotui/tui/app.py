@@ -203,7 +203,9 @@ class GrpoApp(text.PlainNotifications, App):
             self.query_one(GroupsView).show_message("waiting for the first records…")
         else:
             self.query_one("#curves").border_title = "curves"
+            self.query_one(Curves).set_task(self.config)
             self.query_one("#controls").border_title = "controls (apply at next rollout)"
+        self.query_one("#clip-plot", ClipPlot).border_title = "PPO clip"
         self.query_one("#clip-plot", ClipPlot).replot()
         self.query_one("#groups").focus()
         self._show_status()
@@ -276,11 +278,14 @@ class GrpoApp(text.PlainNotifications, App):
             self.config_dict = s["config"]
             self.config = TrainConfig(**s["config"])
             self.query_one(Controls).sync(s["config"])
+            self.query_one(Curves).set_task(s["config"])   # a reset may switch the length view
         with self.batch_update():
             self._show_status()
             self.query_one(Curves).add_points(s["points"])
             if s["events"]:
                 self.query_one(EventLog).add(s["events"])
+                if any(e.get("event") == "refused" for e in s["events"]):
+                    self.query_one(Controls).sync(self.config_dict)  # the old value comes back
                 if any(e.get("event") == "reset" for e in s["events"]):
                     self.query_one(Curves).clear()
                     self.pending_groups = self.pending_plot = None   # the old run's groups go
@@ -437,23 +442,37 @@ class GrpoApp(text.PlainNotifications, App):
         if not g:
             return
         self.last_plot = time.monotonic()
-        ratios, deltas, eps = g["token_ratios"], g.get("token_deltas") or [], self._clip_eps()
-        low = sum(1 for r, d in zip(ratios, deltas) if r < 1 - eps and d < 0)
-        high = sum(1 for r, d in zip(ratios, deltas) if r > 1 + eps and d > 0)
-        n = max(1, len(ratios))
-        self.query_one(ClipPlot).set_batch(
-            eps, ratios, deltas, f"PPO clip · clipped low {low / n:.0%} high {high / n:.0%}")
+        ratios, deltas = g["token_ratios"], g.get("token_deltas") or []
+        eps, eps_high, inner_steps = self._clip_settings()
+        self.query_one(ClipPlot).set_batch(eps, ratios, deltas,
+                                           clip_title(ratios, deltas, eps, eps_high, inner_steps),
+                                           eps_high=eps_high)
 
-    def _clip_eps(self) -> float:
+    def _clip_settings(self) -> tuple[float, float | None, int | None]:
+        """(eps, the upper side's eps when clip-higher is on, the inner steps K) of the run whose
+        groups show: the live settings, or a watched run's (grpotui's names, or TRL's)."""
         if not self.watching:
-            return self.config.clip_eps
+            cfg = self.config
+            high = cfg.epsilon_high if cfg.epsilon_high > 0 and cfg.loss_mode == "clipped" else None
+            return cfg.clip_eps, high, cfg.inner_steps
         run = self.runs[self.selected] if self.selected < len(self.runs) else None
         config = (run or {}).get("config") or {}
-        for key in ("clip_eps", "epsilon"):   # grpotui's name, TRL's name
-            eps = config.get(key)
-            if isinstance(eps, (int, float)) and not isinstance(eps, bool) and 0 <= eps <= 1:
-                return float(eps)
-        return 0.2
+
+        def setting(keys, ok):
+            for key in keys:
+                v = config.get(key)
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and ok(v):
+                    return v
+            return None
+
+        eps = setting(("clip_eps", "epsilon"), lambda v: 0 <= v <= 1)   # grpotui's, TRL's name
+        high = setting(("epsilon_high",), lambda v: 0 < v <= 10)
+        if config.get("loss_mode", "clipped") != "clipped":
+            high = None
+        k = setting(("inner_steps", "num_iterations"),
+                    lambda v: 1 <= v <= 1e6 and v == int(v))
+        return (0.2 if eps is None else float(eps), None if high is None else float(high),
+                None if k is None else int(k))
 
     def _show_status(self) -> None:
         if self.watching:
@@ -521,6 +540,7 @@ class GrpoApp(text.PlainNotifications, App):
         if self.training is None or not self.training.alive:
             self.config, self.config_dict = config, config.to_dict()
             self.query_one(Controls).sync(config.to_dict())
+            self.query_one(Curves).set_task(config)
             self.start_training(config, paused=False)
         else:
             self.send("reset", config=config.to_dict(), preset_name=preset_name)
@@ -736,6 +756,22 @@ class GrpoApp(text.PlainNotifications, App):
             self.training.stop()
         if self.source is not None:
             self.source.stop()
+
+
+def clip_title(ratios: list, deltas: list, eps: float, eps_high: float | None,
+               inner_steps: int | None) -> str:
+    """The clip plot's title (under its border's "PPO clip"): its tokens are at the ratios the last
+    inner step's loss used (before that step's update), with the share clipped on each side (the
+    high side at 1 + eps_high when clip-higher is on). With one inner step every such ratio is 1
+    (on-policy), and the title says so instead (when the ratios agree: a watched run's sampler may
+    differ from its trainer)."""
+    high_eps = eps if eps_high is None else eps_high
+    low = sum(1 for r, d in zip(ratios, deltas) if r < 1 - eps and d < 0)
+    high = sum(1 for r, d in zip(ratios, deltas) if r > 1 + high_eps and d > 0)
+    n = max(1, len(ratios))
+    if inner_steps == 1 and all(abs(r - 1) < 1e-3 for r in ratios):
+        return "ratios the loss saw · K=1: all 1 (on-policy)"
+    return f"ratios the loss saw · clipped low {low / n:.0%} high {high / n:.0%}"
 
 
 def _shipped() -> list[str]:

@@ -29,14 +29,19 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"{keys:>10}", "bold").append(f"  {b.description}\n")
         text.append("\n").append(f"{'ctrl+p':>10}", "bold").append(
             "  command palette (every action is there too)\n")
+        if not self.watching:
+            text.append(f"{'tab':>10}", "bold").append(
+                "  move between controls; enter applies a typed value; esc leaves a field\n")
+        text.append("\nGroups: ", "bold").append(
+            "r reward, Δ delta, ρ after update (the response's ratio once the last inner step has "
+            "changed the policy; the clip plot shows the ratios the loss saw, before it), ✓ exact "
+            "match, ∎ stopped at EOS, ✂ truncated.\n")
         if self.watching:
             text.append("\nWatching metrics files (read-only): c selects the run whose groups and "
                         "settings show; space hides or shows it on the curves; , and . change the "
                         "smoothing (0 to 0.99); m picks the metrics charted. Press esc to close.")
         else:
-            text.append(f"{'tab':>10}", "bold").append(
-                "  move between controls; enter applies a typed value; esc leaves a field\n"
-                "\nChanges apply at the next rollout. Press esc to close.")
+            text.append("\nChanges apply at the next rollout. Press esc to close.")
         with Vertical(classes="dialog", id="help"):
             yield Static("[b]grpotui keys[/]", classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):  # scrolls where the terminal is short

@@ -1,5 +1,9 @@
 """Controls for the live settings. A change is checked against TrainConfig before it is sent; an
-invalid value is refused with an inline message and the old value comes back."""
+invalid value is refused with an inline message and the old value comes back.
+
+Beside the loss type, a note says which loss types coincide in this run: with fixed-length responses
+mean, grpo, bnpo, dapo and dr_grpo give the same loss (every response has the task's n tokens, the
+longest possible); with variable length they differ, and the note is empty."""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ from textual.content import Content
 from textual.widgets import Input, Label, Select, Static
 
 from grpotui.config import (AGGREGATIONS, CREDITS, DELTA_MODES, IMPORTANCE_LEVELS, LOSS_MODES,
-                            LR_SCHEDULERS, REWARDS, ConfigError, coerce, reward_label)
+                            LOSS_TYPES, LR_SCHEDULERS, REWARDS, ConfigError, coerce, reward_label)
 from grpotui.tui import text
 
 # (widget id, TrainConfig key, label, choices)
 SELECTS = [("delta-mode", "delta_mode", "delta mode", DELTA_MODES),
            ("loss-mode", "loss_mode", "loss mode", LOSS_MODES),
+           ("loss-type", "loss_type", "loss type", LOSS_TYPES),
            ("reward-fn", "reward", "reward", REWARDS),
            ("aggregation", "reward_aggregation", "reward mix", AGGREGATIONS),
            ("credit", "credit", "credit", CREDITS),
@@ -30,6 +35,20 @@ INPUTS = [("group-size", "group_size", "group size G"),
 SPEEDS = [("full speed", 0.0), ("20 rollouts/s", 20.0), ("5 rollouts/s", 5.0),
           ("2 rollouts/s", 2.0), ("1 rollout/s", 1.0), ("1 per 2 s", 0.5)]
 KEY_OF = {wid: key for wid, key, *_ in SELECTS + INPUTS}
+# the loss types that give one loss when every response has the same length (grpo.coinciding_loss_
+# types: factor 1 at length n = max_completion_length); "mean", the lecture's, is bnpo then too
+EQUAL_AT_FIXED_LENGTH = ("mean", "grpo", "bnpo", "dapo", "dr_grpo")
+
+
+def loss_type_note(loss_type: str, variable: bool) -> str:
+    """The note beside the loss type: the loss types it equals here ("" when none, and always with
+    variable-length responses, where they differ)."""
+    if variable or loss_type not in EQUAL_AT_FIXED_LENGTH:
+        return ""
+    others = [t for t in EQUAL_AT_FIXED_LENGTH[1:] if t != loss_type]
+    if loss_type == "mean":
+        return f"(= {', '.join(others)}: equal lengths)"
+    return f"(= {', '.join(others)} here: equal lengths)"
 
 
 def _text(v) -> str:
@@ -71,10 +90,18 @@ class Controls(Vertical):
 
     def compose(self):
         for wid, key, label, choices in SELECTS:
+            select = Select(self._options(key, choices), value=self._shown(key),
+                            allow_blank=False, compact=True, id=wid)
+            if key == "loss_type":   # with its note: beside it on wide terminals, under it else
+                with Horizontal(id="loss-type-box"):
+                    with Horizontal(classes="control-row"):
+                        yield Label(label, classes="control-label", id=f"{wid}-label")
+                        yield select
+                    yield Static("", id="loss-type-note")
+                continue
             with Horizontal(classes="control-row"):
                 yield Label(label, classes="control-label", id=f"{wid}-label")
-                yield Select(self._options(key, choices), value=self._shown(key),
-                             allow_blank=False, compact=True, id=wid)
+                yield select
         for wid, key, label in INPUTS:
             with Horizontal(classes="control-row"):
                 yield Label(label, classes="control-label")
@@ -96,6 +123,7 @@ class Controls(Vertical):
                 if sel.value != self._shown(key):
                     sel.value = self._shown(key)
             self._mark_delta_mode()
+            self._mark_loss_type()
             for wid, key, _ in INPUTS:
                 inp = self.query_one(f"#{wid}", Input)
                 if not inp.has_focus and inp.value != _text(config[key]):
@@ -103,6 +131,13 @@ class Controls(Vertical):
 
     def on_mount(self) -> None:
         self._mark_delta_mode()
+        self._mark_loss_type()
+
+    def _mark_loss_type(self) -> None:
+        note = loss_type_note(self.config["loss_type"], self.config.get("min_n", 0) > 0)
+        widget = self.query_one("#loss-type-note", Static)
+        widget.update(text.plain(note, "$text-muted"))
+        widget.display = bool(note)
 
     def _mark_delta_mode(self) -> None:
         """Under normalize_then_sum (GDPO) the deltas are its own normalisation: say the delta
@@ -131,6 +166,7 @@ class Controls(Vertical):
             self._error("")
             self.config[key] = value
             self._mark_delta_mode()
+            self._mark_loss_type()
             self.post_message(self.SettingChanged(key, value))
 
     @on(Input.Submitted)
