@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 from textual.widgets import Footer
 
@@ -400,8 +401,16 @@ class GrpoApp(text.PlainNotifications, App):
     def _redraw_tick(self) -> None:
         """Timer: redraw curves, and the clip plot a few times a second (not while a learn screen
         covers the dashboard: what arrives meanwhile is drawn on return)."""
-        if self.learning:
+        if self.learning or self.closing:
             return
+        try:
+            self._redraw()
+        except NoMatches:
+            if self.query("#groups-body"):   # the panels are all there: a real bug, not a shutdown
+                raise
+            self.closing = True              # a tick while the app shuts down: panels going
+
+    def _redraw(self) -> None:
         if self.stats:
             ticked = time.perf_counter()
             self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))

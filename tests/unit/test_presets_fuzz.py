@@ -25,7 +25,6 @@ def valid_configs(draw) -> TrainConfig:
     space = vocab ** n
     prompts = draw(st.lists(st.lists(st.integers(0, vocab - 1), min_size=n, max_size=n),
                             min_size=1, max_size=min(4, space - 1)))  # leave room for a held-out one
-    heldout_max = space - len(prompts) if source == "fixed" else space // 2
     variable = draw(st.booleans())      # issue 24's task: the autoregressive policy, EOS
     extra = {}
     if variable:
@@ -38,6 +37,7 @@ def valid_configs(draw) -> TrainConfig:
                      top_k=draw(st.integers(0, 1000)),
                      top_entropy_quantile=draw(st.floats(0, 1)),
                      entropy_coef=draw(st.floats(0, 10)))
+    heldout_max = space - len(prompts) if source == "fixed" else space // 2
     rewards = REWARDS if variable else [r for r in REWARDS if r not in VARIABLE_ONLY_REWARDS]
     loss_modes = ["clipped"] if extra.get("loss_type") in ("cispo", "sapo", "vespo") else LOSS_MODES
     return TrainConfig(
