@@ -64,3 +64,9 @@ class Probe(TrainerCallback):
 trainer.add_callback(Probe())
 trainer.train()
 (out / f"rank{rank}.json").write_text(json.dumps(seen))
+# An orderly end: both ranks meet, then close the process group, so neither exits while the other
+# still talks to it (left to interpreter shutdown, gloo's threads sometimes abort a rank with
+# "terminate called without an active exception" after training has finished).
+if torch.distributed.is_available() and torch.distributed.is_initialized():
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
