@@ -108,3 +108,29 @@ async def test_the_learning_rate_curve_follows_the_schedule():
 def test_curve_values_read_plainly():
     assert [fmt_value(v) for v in (None, -0.0, 0.0, 0.000123, 0.3249, -0.00199, 12345.0)] == [
         "—", "0", "0", "1.2e-04", "0.325", "-0.00199", "1.2e+04"]
+
+
+async def test_a_write_out_finishes_even_when_the_loop_skips_its_ticks():
+    """Textual skips a timer's late ticks; a write-out counted in ticks stopped short for good
+    under load (reveal stuck below n, no rewards shown). It is read off the clock instead."""
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield GroupsView()
+
+    app = One()
+    async with app.run_test(size=(120, 20)) as pilot:
+        view = app.query_one(GroupsView)
+        view.show(GROUPS, 1, write_out=3600.0)          # an hour: no tick is due on its own
+        assert view.reveal == 0
+        view._write_token()
+        assert view.reveal == 0                          # nothing due yet
+        view._write_start -= 3600.0 * 2 / 4              # the clock at half way: 2 of 3 tokens
+        view._write_token()
+        assert view.reveal == 2
+        view._write_start -= 3600.0                      # one late tick after the whole time
+        view._write_token()
+        assert view.reveal is None and view._writer is None
+        await pilot.pause()
+        assert "r  7.00" in str(view.query_one("#groups-body").render())

@@ -13,6 +13,7 @@ its probability under the policy that sampled it (in small raised digits, a perc
 from __future__ import annotations
 
 import math
+import time
 
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -294,14 +295,22 @@ class GroupsView(VerticalScroll, can_focus=True):
         if self.probs:
             n = positions(groups)
             self.reveal = 0
-            self._writer = self.set_interval(write_out / (n + 1), self._write_token, repeat=n)
+            # how many tokens show is read off the clock, not counted in ticks: a busy event loop
+            # skips late ticks (Textual's timers do), which left a write-out unfinished for good
+            self._write_start, self._write_step = time.monotonic(), write_out / (n + 1)
+            self._writer = self.set_interval(self._write_step, self._write_token)
         self.refresh_body()
 
     def _write_token(self) -> None:
         if self.reveal is None or not self.groups:
             return
-        self.reveal += 1
+        due = int((time.monotonic() - self._write_start) / self._write_step)
+        if due <= self.reveal:
+            return
+        self.reveal = due
         if self.reveal >= positions(self.groups):
+            if self._writer is not None:
+                self._writer.stop()
             self.reveal, self._writer = None, None
             # once written, the probabilities stay only if they do not push the lines compact
             n, columns = positions(self.groups), self.scrollable_content_region.width
