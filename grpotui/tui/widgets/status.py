@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.widgets import Static
 
 from grpotui.tui import text
@@ -31,12 +32,6 @@ def run_state(run: dict) -> str:
     if run["status"] == "unreadable":
         return "not a metrics file"
     return run["status"]
-
-
-def _name(preset: str) -> str:
-    """A preset's name inside the status markup: preset names are checked (letters, digits, - _ .),
-    but a name that somehow is not is shown as a dash rather than parsed."""
-    return preset if preset and all(c.isalnum() or c in "-_." for c in preset) else "-"
 
 
 def overall_state(runs: list[dict]) -> str:
@@ -87,22 +82,26 @@ class StatusLine(Static):
               steps_per_second: float, seconds: float, speed: float) -> None:
         style = STATE_STYLE.get(state, "$text")
         sps = f"[b]{steps_per_second:.0f}[/]" if state == "running" else "—"
+        # the preset's name can come from any YAML file (--preset PATH): content, not markup; the
+        # rest is ours (numbers and styles)
+        name = text.assemble((text.one_line(preset or "-", 40), "b"))
         if (self.size.width or 120) >= 110:
             speed_text = "full speed" if not speed else f"{speed:g} rollouts/s"
             where = (f"rollout [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
                      f"rollout [b]{rollout}[/] (past {rollouts}"
                      f"{', going on' if state == 'running' else ''})")
-            parts = [f"[b {style}]● {state.upper()}[/]", f"preset [b]{_name(preset)}[/]",
-                     where, f"step [b]{step}[/]",
+            parts = [f"[b {style}]● {state.upper()}[/]", text.assemble("preset ", name), where, f"step [b]{step}[/]",
                      f"{sps} steps/s", format_seconds(seconds), speed_text]
             sep = "  │  "
         else:  # narrow terminals: the same facts, fewer words
-            parts = [f"[b {style}]● {state.upper()}[/]", f"[b]{_name(preset)}[/]",
+            parts = [f"[b {style}]● {state.upper()}[/]", name,
                      f"r [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
                      f"r [b]{rollout}[/] >{rollouts}", f"step [b]{step}[/]", f"{sps}/s",
                      format_seconds(seconds)] + ([f"{speed:g} r/s"] if speed else [])
             sep = " │ "
         if state in HINT:
             parts.append(f"[{style}]{HINT[state]}[/]")
-        self.update(sep.join(parts), layout=False)  # one line, always: no re-layout needed
+        line = text.plain(sep).join(p if isinstance(p, Content) else Content.from_markup(p)
+                                    for p in parts)
+        self.update(line, layout=False)  # one line, always: no re-layout needed
 
