@@ -33,6 +33,9 @@ POLL_LIMIT = 4 * 2**20              # bytes read per poll while following
 MAX_LINE = 64 * 2**20               # bytes in one line (a record); a longer one is skipped unread
 
 
+_BAD = object()     # a JSON text that could not be read (already reported)
+
+
 class WatchError(Exception):
     """A path that cannot be watched (wrong kind of file, unreadable folder): one clear message."""
 
@@ -155,13 +158,8 @@ class MetricsFollower:
             if rec is None:
                 return None
         else:
-            try:
-                rec = json.loads(s)
-            except json.JSONDecodeError as e:
-                self._bad(line_no, f"not JSON ({e.msg} at column {e.colno})")
-                return None
-            except RecursionError:
-                self._bad(line_no, f"nested deeper than {records.MAX_DEPTH} levels")
+            rec = self._json(s, line_no, "")
+            if rec is _BAD:
                 return None
         clean, flaws = records.check(rec)
         if clean is None:
@@ -171,6 +169,18 @@ class MetricsFollower:
             self._flaw(line_no, flaws[0])
         self.records += 1
         return clean
+
+    def _json(self, s: str, line_no: int, what: str) -> Any:
+        """json.loads(s), or _BAD after reporting the line (`what` names the part, "" the line)."""
+        try:
+            return json.loads(s)
+        except json.JSONDecodeError as e:
+            where = f" at column {e.colno}" if not what else ""
+            self._bad(line_no, f"{what}{'is ' if what else ''}not JSON ({e.msg}{where})")
+        except RecursionError:
+            self._bad(line_no, f"{what}{'is ' if what else ''}nested deeper than "
+                               f"{records.MAX_DEPTH} levels")
+        return _BAD
 
     def _parse_csv(self, s: str, line_no: int) -> dict | None:
         try:
@@ -196,14 +206,8 @@ class MetricsFollower:
                 if k in rec:
                     out[k] = rec[k]
             if detail:
-                try:
-                    extra = json.loads(detail)
-                except json.JSONDecodeError as e:
-                    self._bad(line_no, f"its 'detail' is not JSON ({e.msg})")
-                    return None
-                except RecursionError:
-                    self._bad(line_no, f"its 'detail' is nested deeper than {records.MAX_DEPTH} "
-                                       f"levels")
+                extra = self._json(detail, line_no, "its 'detail' ")
+                if extra is _BAD:
                     return None
                 if isinstance(extra, dict):
                     out.update({k: v for k, v in extra.items() if k not in ("event", "step",

@@ -258,11 +258,16 @@ def _matrix(v: Any, b: int, g: int, what: str) -> list[list[float]]:
     for row in v:
         if not isinstance(row, list) or len(row) != g:
             raise Skip(f"its groups' '{what}' rows are not lists of {g} numbers")
-        xs = [number(x) for x in row]
-        if any(x is None for x in xs):
-            raise Skip(f"its groups' '{what}' holds a value that is not a finite number")
-        out.append(xs)
+        out.append(_finite(row, what))
     return out
+
+
+def _finite(values: list, what: str) -> list[float]:
+    """Every value as a finite number, or Skip naming the table."""
+    xs = [number(x) for x in values]
+    if any(x is None for x in xs):
+        raise Skip(f"its groups' '{what}' holds a value that is not a finite number")
+    return xs
 
 
 def _tokens(v: Any, what: str) -> list:
@@ -343,10 +348,7 @@ def check_groups(g: Any) -> dict:
                 n = len(rows[bi][gi])
                 if not isinstance(per_token, list) or len(per_token) != n:
                     raise Skip(f"its groups' '{key}' does not hold one number per response token")
-                xs = [number(x) for x in per_token]
-                if any(x is None for x in xs):
-                    raise Skip(f"its groups' '{key}' holds a value that is not a finite number")
-                cells.append(xs)
+                cells.append(_finite(per_token, key))
             table.append(cells)
         out[key] = table
     tr, td = g.get("token_ratios"), g.get("token_deltas")
