@@ -167,21 +167,24 @@ def learn(
                                          "Default: the list of canvases."),
     preset: Optional[str] = typer.Option(
         None, "--preset", "-p", help="A preset name (`grpotui presets`) or the path of a preset "
-        "YAML file. Default: 'sort4-ar' for the rollout canvas, 'default' for the lab."),
+        "YAML file. Default: 'sort4-ar' for the rollout canvas, 'lab' (the lecture's 3-number "
+        "sort) for the lab."),
     set_: Optional[List[str]] = SetOpt,
     presets_dir: Optional[Path] = PresetsDirOpt,
 ) -> None:
     """The lesson's canvases: a rollout token by token, REINFORCE's variance, baselines, PPO's clip,
     the length bias of GRPO's loss types.
     --preset and --set choose the task and model of the rollout canvas (default: sort4-ar, an
-    autoregressive policy) and of the lab (default: default)."""
-    from grpotui.tui.learn import NAMES, ROLLOUT_PRESET
+    autoregressive policy) and of the lab (default: lab). The lab is the dashboard, guided: the
+    lesson's three controls first (delta mode, group size, learning rate), each with what to try
+    and what to look for; `a` shows all the controls."""
+    from grpotui.tui.learn import LAB_PRESET, NAMES, ROLLOUT_PRESET
 
     if name is not None and name not in NAMES:
         raise fail(f"unknown canvas '{name}'. Canvases: {', '.join(NAMES)}; or no name for the "
                    f"list of them.")
     try:
-        found, config = resolve_config(preset, set_, None, None, presets_dir)
+        found, config = resolve_config(preset or LAB_PRESET, set_, None, None, presets_dir)
         rollout_config = config if preset else \
             resolve_config(ROLLOUT_PRESET, set_, None, None, presets_dir)[1]
     except ConfigError as e:
@@ -194,7 +197,8 @@ def learn(
             return
     from grpotui.tui.app import GrpoApp
 
-    run_app(GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir), "the lab")
+    run_app(GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir, lab=True),
+            "the lab")
 
 
 @app.command()

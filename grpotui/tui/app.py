@@ -91,6 +91,7 @@ class GrpoApp(text.PlainNotifications, App):
         Binding("plus", "advantage(0.1)", "|A| up (clip plot)", show=False),
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
+        Binding("a", "all_controls", "All controls (the guided lab)", show=False),
         # watching files (grpotui watch): these replace the training keys
         Binding("c", "next_run", "Next run"),
         Binding("space", "toggle_run", "Show/hide run"),
@@ -112,10 +113,11 @@ class GrpoApp(text.PlainNotifications, App):
                  metrics_path: str | Path | None = None, paused: bool = False,
                  presets_dir: str | Path | None = None, metrics_groups: bool = False,
                  source=None, smoothing: float = 0.6, x: str = "step",
-                 metric_patterns: list[str] | None = None) -> None:
+                 metric_patterns: list[str] | None = None, lab: bool = False) -> None:
         """Trains (config, preset_name, ...) or, given a read-only `source` (a FileSource), watches
         its runs: smoothing (0 to 0.99), x ("step" or "time") and metric_patterns (names or globs
-        of the metrics to chart) apply to watching."""
+        of the metrics to chart) apply to watching.
+        lab: the guided lab (`grpotui learn lab`): the lesson's three controls first, with hints."""
         super().__init__()
         self.source = source
         self.watching = source is not None and getattr(source, "read_only", False)
@@ -145,6 +147,7 @@ class GrpoApp(text.PlainNotifications, App):
         self.last_groups = 0.0
         self.pending_groups: tuple[dict, int] | None = None
         self.policy_waiters: list = []   # callbacks waiting for a copy of the policy (learn rollout)
+        self.lab = lab and not self.watching
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -167,7 +170,7 @@ class GrpoApp(text.PlainNotifications, App):
             if self.watching:
                 yield SettingsView(id="settings", classes="beside-steer" if self.steering else "")
             else:
-                yield Controls(self.config.to_dict(), id="controls")
+                yield Controls(self.config.to_dict(), lab=self.lab, id="controls")
             yield EventLog(watching=self.watching, id="events")
         yield Footer()
 
@@ -185,6 +188,8 @@ class GrpoApp(text.PlainNotifications, App):
             return not self.watching
         if action in WATCH_ACTIONS:
             return self.watching
+        if action == "all_controls":
+            return self.lab
         return True
 
     def on_resize(self, event) -> None:
@@ -205,7 +210,9 @@ class GrpoApp(text.PlainNotifications, App):
         else:
             self.query_one("#curves").border_title = "curves"
             self.query_one(Curves).set_task(self.config)
-            self.query_one("#controls").border_title = "controls (apply at next rollout)"
+            self.query_one("#controls").border_title = \
+                "the lab: try these (at next rollout)" if self.lab else \
+                "controls (apply at next rollout)"
         self.query_one("#clip-plot", ClipPlot).border_title = "PPO clip"
         self.query_one("#clip-plot", ClipPlot).replot()
         self.query_one("#groups").focus()
@@ -221,6 +228,12 @@ class GrpoApp(text.PlainNotifications, App):
             self.relay(self.source)
         else:
             self.start_training(self.config, paused=self.start_paused)
+            if self.lab:   # the guided lab starts slow enough to watch (its speed control says so)
+                from grpotui.tui.widgets.controls import LAB_SPEED
+
+                self.speed = LAB_SPEED
+                self.send("speed", rollouts_per_second=LAB_SPEED)
+                self._show_status()
 
     # ------------------------------------------------------------------ the sources
     def start_training(self, config: TrainConfig, paused: bool) -> None:
@@ -272,6 +285,8 @@ class GrpoApp(text.PlainNotifications, App):
             return
         if s["status"] != self.state:
             self.refresh_bindings()   # space's name in the footer: Pause or Resume
+            if self.state == "running":   # paused mid write-out: the responses finish, rewarded
+                self.query_one(GroupsView).finish_write_out()
         self.state, self.rollout, self.step = s["status"], s["rollout"], s["step"]
         self.train_seconds = s["train_seconds"]
         self.steps_per_second = s.get("steps_per_second", 0.0)
@@ -648,6 +663,9 @@ class GrpoApp(text.PlainNotifications, App):
     def action_cycle_signs(self) -> None:
         if self._clip_plot_shown():
             self.query_one(ClipPlot).cycle_signs()
+
+    def action_all_controls(self) -> None:
+        self.query_one(Controls).toggle_all()
 
     def action_help(self) -> None:
         from grpotui.tui.screens.help import HelpScreen

@@ -24,7 +24,8 @@ CANVASES = {
                "GRPO's loss types: the push on each token of a short and a long response"),
 }
 ROLLOUT_PRESET = "sort4-ar"   # `grpotui learn` without --preset: the rollout canvas's policy and task
-LAB = ("lab", "The training lab: the live GRPO dashboard")
+LAB = ("lab", "The guided lab: the lecture's 3-number sort, live; three controls to try")
+LAB_PRESET = "lab"            # `grpotui learn lab` without --preset: the lecture's setup, guided
 NAMES = (*CANVASES, LAB[0])
 
 

@@ -1,20 +1,33 @@
 """Controls for the live settings. A change is checked against TrainConfig before it is sent; an
 invalid value is refused with an inline message and the old value comes back.
 
+The reward control offers the single functions, the mixes this run has had, and "mix…": a dialog
+(MixScreen) that builds a weighted mix, one checkbox and weight per function.
+
+In the guided lab (`grpotui learn lab`, lab=True) the lesson's three controls come first (delta mode,
+group size G, learning rate), each with a line saying what to try and what to look for; the others
+show on `a` (all controls). A panel with more controls than rows says "↓ more" in its border.
+Dropdowns open inside the panel (PanelSelect), never over its border or the footer.
+
 Beside the loss type, a note says which loss types coincide in this run: with fixed-length responses
 mean, grpo, bnpo, dapo and dr_grpo give the same loss (every response has the task's n tokens, the
 longest possible); with variable length they differ, and the note is empty."""
 
 from __future__ import annotations
 
+import math
+
 from textual import on
-from textual.containers import Horizontal, Vertical
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.content import Content
-from textual.widgets import Input, Label, Select, Static
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from grpotui.config import (AGGREGATIONS, CREDITS, DELTA_MODES, IMPORTANCE_LEVELS, LOSS_MODES,
-                            LOSS_TYPES, LR_SCHEDULERS, REWARDS, ConfigError, coerce, reward_label)
+                            LOSS_TYPES, LR_SCHEDULERS, REWARDS, VARIABLE_ONLY_REWARDS, ConfigError,
+                            coerce, reward_label)
 from grpotui.tui import text
 
 # (widget id, TrainConfig key, label, choices)
@@ -35,6 +48,17 @@ INPUTS = [("group-size", "group_size", "group size G"),
 SPEEDS = [("full speed", 0.0), ("20 rollouts/s", 20.0), ("5 rollouts/s", 5.0),
           ("2 rollouts/s", 2.0), ("1 rollout/s", 1.0), ("1 per 2 s", 0.5)]
 KEY_OF = {wid: key for wid, key, *_ in SELECTS + INPUTS}
+MIX = "mix…"    # the reward control's last option: opens the mix dialog
+# The guided lab: the lesson's three controls, each with what to try and what to look for (the
+# figures are the lab preset's, measured headless: see presets/lab.yaml and the README).
+LAB = ("delta-mode", "group-size", "learning-rate")
+LAB_SPEED = 5.0   # the lab starts at 5 rollouts/s: its climb (~40 rollouts) lasts ~8 s to watch
+LAB_HINTS = {
+    "delta-mode": "try raw (no baseline): the mean reward stalls near 2.7 of 5; centered "
+                  "reaches 3.7",
+    "group-size": "try 1: every group is \"all equal: no signal\" and the reward stops moving",
+    "learning-rate": "try 0.01: 3.3 within 10 rollouts, then stuck; 0.0001: a slow climb",
+}
 # the loss types that give one loss when every response has the same length (grpo.coinciding_loss_
 # types: factor 1 at length n = max_completion_length); "mean", the lecture's, is bnpo then too
 EQUAL_AT_FIXED_LENGTH = ("mean", "grpo", "bnpo", "dapo", "dr_grpo")
@@ -55,6 +79,104 @@ def _text(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+class PanelSelect(Select):
+    """A Select whose list opens inside its panel (the controls' content region): shifted up when
+    there is no room below, and no taller than the panel, so it never covers the panel's border or
+    the footer under it."""
+
+    def _watch_expanded(self, expanded: bool) -> None:
+        super()._watch_expanded(expanded)
+        if not expanded:
+            return
+        panel = next((a for a in self.ancestors if isinstance(a, Controls)), None)
+        if panel is None or not self.region.height:
+            return
+        inside = panel.scrollable_content_region
+        overlay = self.query_one("SelectOverlay")
+        height = min(len(self._options) + 2, inside.height)     # its options and tall border
+        below = self.region.y + self.region.height              # where it opens by itself
+        top = max(inside.y, min(below, inside.bottom - height))
+        overlay.styles.max_height = height
+        overlay.styles.offset = (0, top - below)
+
+
+class MixScreen(ModalScreen[dict | None]):
+    """Build a reward mix: a checkbox and a weight for each reward function. Apply checks the
+    weights (numbers from 0 to 100, at least one above 0) and dismisses with the mix; esc
+    cancels (None)."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = """
+    MixScreen .mix-row { height: 1; margin-bottom: 1; }
+    MixScreen .mix-row Checkbox { width: 28; }
+    MixScreen .mix-weight { width: 12; }
+    MixScreen #mix-error { height: auto; }
+    """
+
+    def __init__(self, reward, names: tuple[str, ...] = REWARDS) -> None:
+        super().__init__()
+        self.names = names
+        self.current = reward if isinstance(reward, dict) else {reward: 1.0}
+
+    def compose(self):
+        with Vertical(classes="dialog", id="mix"):
+            yield Static("[b]reward mix[/]: each response's reward is the weighted sum of the "
+                         "functions ticked", classes="dialog-title")
+            for name in self.names:
+                with Horizontal(classes="mix-row"):
+                    yield Checkbox(name, name in self.current, compact=True, id=f"mix-on-{name}")
+                    yield Input(_text(self.current.get(name, 1.0)), compact=True,
+                                id=f"mix-weight-{name}", classes="mix-weight")
+            yield Static("", id="mix-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply", variant="primary", id="mix-apply")
+                yield Button("Cancel", id="mix-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Checkbox).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "mix-cancel":
+            self.dismiss(None)
+        else:
+            self.apply()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.apply()
+
+    def mix(self) -> dict[str, float]:
+        """The mix ticked, checked; raises ConfigError with a one-line reason."""
+        out: dict[str, float] = {}
+        for name in self.names:
+            if not self.query_one(f"#mix-on-{name}", Checkbox).value:
+                continue
+            typed = self.query_one(f"#mix-weight-{name}", Input).value.strip()
+            try:
+                weight = float(typed)
+            except ValueError:
+                raise ConfigError(f"the weight of {name} is {typed!r}, not a number; a weight is a "
+                                  f"number from 0 to 100.") from None
+            if not math.isfinite(weight) or not 0 <= weight <= 100:
+                raise ConfigError(f"the weight of {name} is {typed}; a weight is a number from 0 "
+                                  f"to 100.")
+            out[name] = weight
+        if not out:
+            raise ConfigError("tick at least one reward function.")
+        if not any(out.values()):
+            raise ConfigError("every weight ticked is 0: at least one must be above 0.")
+        return coerce("reward", out, source="reward mix")
+
+    def apply(self) -> None:
+        try:
+            mix = self.mix()
+        except ConfigError as e:
+            self.query_one("#mix-error", Static).update(text.plain(str(e), "$error"))
+            return
+        self.dismiss(mix)
+
+
 class Controls(Vertical):
     class SettingChanged(Message):
         def __init__(self, key: str, value) -> None:
@@ -66,9 +188,10 @@ class Controls(Vertical):
             super().__init__()
             self.rollouts_per_second = rollouts_per_second
 
-    def __init__(self, config: dict, **kw) -> None:
+    def __init__(self, config: dict, lab: bool = False, **kw) -> None:
         super().__init__(**kw)
         self.config = dict(config)
+        self.lab = lab            # the guided lab: three controls with hints first, the rest on `a`
         # The reward control offers the single functions and the mix the run started with.
         self.mixes: dict[str, dict] = {}
         self._remember_mix(config["reward"])
@@ -80,7 +203,7 @@ class Controls(Vertical):
     def _options(self, key: str, choices) -> list[tuple[str, str]]:
         options = [(c, c) for c in choices]
         if key == "reward":
-            options += [(label, label) for label in self.mixes]
+            options += [(label, label) for label in self.mixes] + [(MIX, MIX)]
         return options
 
     def _shown(self, key: str):
@@ -88,28 +211,67 @@ class Controls(Vertical):
         value = self.config[key]
         return reward_label(value) if key == "reward" else value
 
-    def compose(self):
-        for wid, key, label, choices in SELECTS:
-            select = Select(self._options(key, choices), value=self._shown(key),
-                            allow_blank=False, compact=True, id=wid)
-            if key == "loss_type":   # with its note: beside it on wide terminals, under it else
-                with Horizontal(id="loss-type-box"):
-                    with Horizontal(classes="control-row"):
-                        yield Label(label, classes="control-label", id=f"{wid}-label")
-                        yield select
-                    yield Static("", id="loss-type-note")
+    def _row(self, wid: str):
+        """One control's row (label and field), by its widget id."""
+        for w, key, label, *choices in SELECTS + INPUTS:
+            if w != wid:
                 continue
             with Horizontal(classes="control-row"):
                 yield Label(label, classes="control-label", id=f"{wid}-label")
-                yield select
-        for wid, key, label in INPUTS:
-            with Horizontal(classes="control-row"):
-                yield Label(label, classes="control-label")
-                yield Input(_text(self.config[key]), compact=True, id=wid)
+                if choices:
+                    yield PanelSelect(self._options(key, choices[0]), value=self._shown(key),
+                                      allow_blank=False, compact=True, id=wid)
+                else:
+                    yield Input(_text(self.config[key]), compact=True, id=wid)
+
+    def _speed(self):
         with Horizontal(classes="control-row"):
             yield Label("speed", classes="control-label")
-            yield Select(SPEEDS, value=0.0, allow_blank=False, compact=True, id="speed")
+            yield PanelSelect(SPEEDS, value=LAB_SPEED if self.lab else 0.0, allow_blank=False,
+                              compact=True, id="speed")
+
+    def _rows(self, skip: tuple[str, ...] = ()):
+        for wid, key, *_ in SELECTS:
+            if wid in skip:
+                continue
+            if key == "loss_type":   # with its note: beside it on wide terminals, under it else
+                with Horizontal(id="loss-type-box"):
+                    yield from self._row(wid)
+                    yield Static("", id="loss-type-note")
+                continue
+            yield from self._row(wid)
+        for wid, *_ in INPUTS:
+            if wid not in skip:
+                yield from self._row(wid)
+        if "speed" not in skip:
+            yield from self._speed()
+
+    def compose(self):
+        if not self.lab:
+            yield from self._rows()
+            yield Static("", id="control-error")
+            return
+        self.add_class("lab")
+        with Vertical(id="lab-box"):
+            for wid in LAB:
+                yield from self._row(wid)
+                yield Static(text.plain(LAB_HINTS[wid]), classes="lab-hint", id=f"{wid}-hint")
+            yield from self._speed()
         yield Static("", id="control-error")
+        yield Static(text.plain("a: all controls (the full dashboard's)"), id="lab-more")
+        with Vertical(id="more-box"):
+            yield from self._rows(skip=(*LAB, "speed"))
+
+    def toggle_all(self) -> bool:
+        """The guided lab: show or hide the controls beyond the lesson's three; returns whether
+        they show."""
+        shown = not self.has_class("all")
+        self.set_class(shown, "all")
+        self.query_one("#lab-more", Static).update(text.plain(
+            "a: the lesson's three controls only" if shown else
+            "a: all controls (the full dashboard's)"))
+        self.call_after_refresh(self._mark_more)
+        return shown
 
     def sync(self, config: dict) -> None:
         """Show the live settings (after a change applies, a preset loads, or a reset)."""
@@ -132,11 +294,20 @@ class Controls(Vertical):
     def on_mount(self) -> None:
         self._mark_delta_mode()
         self._mark_loss_type()
+        self.watch(self, "scroll_y", lambda _: self._mark_more(), init=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._mark_more)
+
+    def _mark_more(self) -> None:
+        """Say in the border when controls are out of sight below (the panel scrolls)."""
+        more = self.max_scroll_y - self.scroll_y >= 1
+        self.border_subtitle = text.plain("↓ more" if more else "")
 
     def _mark_loss_type(self) -> None:
         note = loss_type_note(self.config["loss_type"], self.config.get("min_n", 0) > 0)
         widget = self.query_one("#loss-type-note", Static)
-        widget.update(text.plain(note, "$text-muted"))
+        widget.update(text.plain(note, "$foreground-muted"))
         widget.display = bool(note)
 
     def _mark_delta_mode(self) -> None:
@@ -161,13 +332,39 @@ class Controls(Vertical):
             self.post_message(self.SpeedChanged(float(event.value)))
             return
         key = KEY_OF[event.select.id]
+        if key == "reward" and event.value == MIX:
+            self.open_mix()
+            return
         value = self.mixes.get(event.value, event.value) if key == "reward" else event.value
+        self.change(key, value)
+
+    def change(self, key: str, value) -> None:
         if value != self.config.get(key):
             self._error("")
             self.config[key] = value
             self._mark_delta_mode()
             self._mark_loss_type()
             self.post_message(self.SettingChanged(key, value))
+
+    def open_mix(self) -> None:
+        """The mix dialog; a mix built there is sent as the reward setting (and offered in the
+        control from then on). Cancelled, the control shows the reward in force again."""
+        select = self.query_one("#reward-fn", Select)
+        names = REWARDS if self.config.get("min_n", 0) > 0 else \
+            tuple(r for r in REWARDS if r not in VARIABLE_ONLY_REWARDS)
+
+        def done(mix: dict | None) -> None:
+            with self.prevent(Select.Changed):
+                if mix is not None:
+                    self._remember_mix(mix)
+                    select.set_options(self._options("reward", REWARDS))
+                    select.value = reward_label(mix)
+                else:
+                    select.value = self._shown("reward")
+            if mix is not None:
+                self.change("reward", mix)
+
+        self.app.push_screen(MixScreen(self.config["reward"], names), done)
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:

@@ -86,17 +86,17 @@ class LengthTable(Widget):
     def render(self) -> Content:
         labels, label_w, cell, ms, cut = self.layout_for(self.size.width)
         if not self.columns():
-            return text.plain("held-out per prompt length: —", "$text-muted")
+            return text.plain("held-out per prompt length: —", "$foreground-muted")
 
         def row(label: str, cells: list[Content]) -> Content:
-            lead = text.plain(text.cut(label, label_w).ljust(label_w), "$text-muted")
-            more = [text.plain("…", "$text-muted")] if cut else []
+            lead = text.plain(text.cut(label, label_w).ljust(label_w), "$foreground-muted")
+            more = [text.plain("…", "$foreground-muted")] if cut else []
             return Content.assemble(lead, *more, *cells)
 
         def value(v: float | None, bad) -> Content:
             s = _share(v, cell).rjust(cell + 1)
             if v is None:
-                return text.plain(s, "$text-muted")
+                return text.plain(s, "$foreground-muted")
             return text.plain(s, "$error" if bad(v) else "")
 
         header = row(labels[0], [text.plain(str(m).rjust(cell + 1), "b") for m in ms])
@@ -210,11 +210,18 @@ class Curves(Vertical):
         for key, _ in CURVES + LENGTH_CURVES:
             h = self.histories[key]
             slug = _slug(key)
-            self.query_one(f"#spark-{slug}", Sparkline).data = list(h.values)
+            self.query_one(f"#spark-{slug}", Sparkline).data = spark_data(h.values)
             rng = f" {fmt_value(h.lo, 2)}..{fmt_value(h.hi, 2)}" if h.latest is not None else ""
             # fixed-size cells (app.tcss): repaint, don't re-layout the screen
             self.query_one(f"#value-{slug}", Label).update(f"{fmt_value(h.latest)}{rng}", layout=False)
         self.query_one(LengthTable).refresh()
+
+
+def spark_data(values: list[float]) -> list[float]:
+    """What a sparkline draws for a history: Textual draws one point as full bars (as if at its
+    maximum) but an all-equal series as the lowest bars, so a single point is doubled: the first
+    rollout's 0 is a flat line at the bottom, not a full block."""
+    return list(values) * 2 if len(values) == 1 else list(values)
 
 
 def _finite(v) -> bool:

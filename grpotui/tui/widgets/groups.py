@@ -7,7 +7,9 @@ reward mix each response shows its parts. With many prompts, `[` and `]` page th
 
 An autoregressive policy's responses can be shown as they were written: token by token, each token with
 its probability under the policy that sampled it (in small raised digits, a percentage: 13⁹² is token
-13 drawn with probability 0.92), and the reward only once the response is complete.
+13 drawn with probability 0.92, 13<¹ with less than 1%), and the rewards and the group's statistics
+only once the responses are complete. A token whose delta is zero is grey (the theme's muted
+foreground, dimmer than text).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from grpotui.tui.text import assemble
 
 RAISED = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 SHORT = {"position_match": "pos", "inclusion_ordering": "incl", "exact_match": "exact"}
-END = ("∎", "$text-muted")    # the response wrote its EOS here
+# a mix's parts where the full names do not fit (120 columns or fewer): `(p3 e1)`
+TINY = {"position_match": "p", "inclusion_ordering": "i", "exact_match": "e", "answer_slots": "a"}
+END = ("∎", "$foreground-muted")    # the response wrote its EOS here
 CUT = ("✂", "b $warning")     # no EOS by max_completion_length: truncated
 TOKEN_CELLS = 12    # a token shown in at most this many cells (text tokens from a file can be long)
 
@@ -54,13 +58,18 @@ def _tokens(tokens: list, target: list | None = None, width: int = 1) -> list:
 def _delta_style(d: float) -> str:
     """A token's colour under per-token credit: its delta's sign, bold when |delta| >= 1."""
     if abs(d) < 1e-9:
-        return "$text-muted"
+        return "$foreground-muted"
     return ("b " if abs(d) >= 1 else "") + ("$success" if d > 0 else "$error")
 
 
+BELOW_1 = "<¹"   # a probability under 0.5%: "less than 1 percent", never a 0 that reads "impossible"
+
+
 def probability(p: float) -> str:
-    """A probability as two raised digits of percent (99 stands for 99% or more)."""
-    return f"{min(99, round(p * 100)):02d}".translate(RAISED)
+    """A probability as two raised digits of percent (99 stands for 99% or more; <¹ for under
+    0.5%, which would round to 00)."""
+    percent = min(99, round(p * 100))
+    return BELOW_1 if percent < 1 else f"{percent:02d}".translate(RAISED)
 
 
 def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, probs: bool) -> list:
@@ -75,14 +84,14 @@ def _response(groups: dict, b: int, i: int, width: int, reveal: int | None, prob
         if t:
             parts.append(" ")
         if t >= shown:
-            parts.append((f"{'·':>{width}}{'  ' if probs else ''}", "$text-muted"))
+            parts.append((f"{'·':>{width}}{'  ' if probs else ''}", "$foreground-muted"))
             continue
         style = (_delta_style(token_deltas[b][i][t]) if token_deltas
-                 else "$text" if target is None
+                 else "$foreground" if target is None
                  else "$success" if t < len(target) and tok == target[t] else "$error")
         parts.append((_token(tok, width), style))
         if probs and token_probs:
-            parts.append((probability(token_probs[b][i][t]), "$text-muted"))
+            parts.append((probability(token_probs[b][i][t]), "$foreground-muted"))
     stopped = groups.get("stopped")
     if stopped and shown >= len(tokens):   # variable length: where it ended
         parts += [" ", END if stopped[b][i] else CUT]
@@ -93,23 +102,44 @@ def _short(name: str) -> str:
     return SHORT.get(name, text.one_line(name, 16))
 
 
-def _parts(groups: dict, b: int, i: int) -> str:
-    """A reward mix's parts for one response: `(pos 3 exact 1)`."""
+def _tiny(name: str) -> str:
+    """A reward's name in its letter (the help screen says which): p, i, e, a; others cut to 3."""
+    return TINY.get(name, text.one_line(name, 3))
+
+
+def _parts(groups: dict, b: int, i: int, style: str = "full") -> str:
+    """A reward mix's parts for one response: `(pos 3 exact 1)` (full), `(p3 e1)` (short) or
+    nothing (none)."""
     comps = groups.get("components")
-    if not comps:
+    if not comps or style == "none":
         return ""
+    if style == "short":
+        return " (" + " ".join(f"{_tiny(k)}{v[b][i]:g}" for k, v in comps.items()) + ")"
     return " (" + " ".join(f"{_short(k)} {v[b][i]:g}" for k, v in comps.items()) + ")"
 
 
-def extra_width(groups: dict, probs: bool) -> int:
-    """Columns a response line needs beyond the plain layout (probabilities, a mix's parts)."""
-    n = positions(groups)
-    parts = sum(text.width(_short(k)) + 5 for k in groups.get("components") or {})
-    return (2 * n if probs else 0) + (parts + 3 if parts else 0)
+def _value_cells(table: list) -> int:
+    """Cells the widest of a part's values takes as `:g` writes it (the longest, when some are
+    not whole numbers)."""
+    values = [v for row in table for v in row]
+    if not values:
+        return 1
+    if all(float(v).is_integer() for v in values):
+        return max(len(f"{min(values):g}"), len(f"{max(values):g}"))
+    return max(len(f"{v:g}") for v in values)
+
+
+def parts_width(groups: dict, style: str) -> int:
+    """Columns a response line's mix parts take at most: ` (pos 3 exact 1)` or ` (p3 e1)`."""
+    comps = groups.get("components") or {}
+    if not comps or style == "none":
+        return 0
+    name = _tiny if style == "short" else (lambda k: _short(k) + " ")
+    return 3 + sum(text.width(name(k)) + _value_cells(v) for k, v in comps.items()) + len(comps) - 1
 
 
 def _signed(x: float) -> tuple[str, str]:
-    style = "$success" if x > 1e-9 else "$error" if x < -1e-9 else "$text-muted"
+    style = "$success" if x > 1e-9 else "$error" if x < -1e-9 else "$foreground-muted"
     return (f"{x:+6.2f}", style)
 
 
@@ -164,14 +194,20 @@ def _render_text(groups: dict, first: int, count: int, columns: int) -> Content:
 RATIO_COLUMNS = 9   # "  ρ 1.000"
 
 
-def is_compact(n: int, width: int, columns: int, extra: int = 0) -> bool:
-    """Whether a response line of n tokens with its labels (and `extra` columns) would not fit in
-    `columns` even without its ratio."""
-    return columns < 2 + n * (width + 1) + 34 - RATIO_COLUMNS + extra
-
-
-def shows_ratio(n: int, width: int, columns: int, extra: int = 0) -> bool:
-    return columns >= 2 + n * (width + 1) + 34 + extra
+def layout(groups: dict, width: int, columns: int, probs: bool) -> tuple[bool, bool, str]:
+    """How a response line fits in `columns`: (compact, with its ratio, the mix's parts: full,
+    short or none). The labels r and Δ stay as long as anything fits beside them: a mix's parts
+    shorten first (`(p3 e1)`), then the ratio goes, then the parts; only then the line goes
+    compact (no labels)."""
+    n = positions(groups)
+    base = 2 + n * (width + 1) + 34 - RATIO_COLUMNS + (2 * n if probs else 0)
+    ratio = RATIO_COLUMNS if groups.get("ratios") else 0
+    tries = [("full", True), ("short", True), ("short", False), ("none", False)] \
+        if groups.get("components") else [("none", True), ("none", False)]
+    for parts, with_ratio in tries:
+        if base + parts_width(groups, parts) + (ratio if with_ratio else 0) <= columns:
+            return False, with_ratio and bool(ratio), parts
+    return True, False, "none"
 
 
 def lines_per_group(g: int, compact: bool) -> int:
@@ -188,21 +224,21 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
 
     Header: prompt → target, the group's mean and std. Each response: its tokens (right position in
     the success colour, wrong in the error colour), r = reward, Δ = delta, ρ = ratio after the last
-    inner step, ✓ = exact match. When the full line would not fit in `columns`, the labels and the
-    ratio go, and the group's statistics move to a line of their own. `width`: token_width(groups),
+    inner step, ✓ = exact match. When the full line would not fit in `columns`, a mix's parts
+    shorten, then the ratio goes (see `layout`), and last the labels, with the group's statistics
+    on a line of their own. `width`: token_width(groups),
     when the caller has it already. `reveal`: show only the first `reveal` tokens of each response
-    (and no reward yet), as while it is being written; `probs`: each token's probability."""
+    (and no reward, no group statistics yet: a trajectory, then its reward), as while it is being
+    written; `probs`: each token's probability."""
     if is_text(groups):
         return _render_text(groups, first, count, columns)
     lines: list[Content] = []
     width = width or token_width(groups)
     probs = probs and "token_probs" in groups
     n = positions(groups)
-    extra = extra_width(groups, probs)
-    compact = is_compact(n, width, columns, extra)
+    compact, ratio, parts = layout(groups, width, columns, probs)
     targets = groups.get("targets")
     ratios = groups.get("ratios")
-    ratio = bool(ratios) and shows_ratio(n, width, columns, extra)
     written = reveal is None or reveal >= n
     no_signal = ("all equal: no signal", "b $warning")
     for b in range(first, min(first + count, len(groups["prompts"]))):
@@ -216,7 +252,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
         goal = assemble(*_tokens(target, width=width)) if target is not None else Content("?")
         if target is not None and "stopped" in groups:
             goal = assemble(goal, " ", END)
-        stats = f"mean {mean:.2f} std {std:.2f}"
+        # a trajectory, then its reward: the group's statistics only once every response is written
+        stats = f"mean {mean:.2f} std {std:.2f}" if written else "writing…"
+        equal = equal and written
         # The flag for a group with no signal goes where it fits whole, never split by wrapping:
         # after the statistics, else on a line of its own (wide) or shortened (compact).
         if compact:
@@ -247,8 +285,8 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
                 lines.append(assemble(" ", *tokens, f" {rewards[i]:5.2f}", delta, " ", *mark))
             else:
                 rho = f"  ρ {ratios[b][i]:5.3f}" if ratio else ""
-                lines.append(assemble("  ", *tokens, f"  r {rewards[i]:5.2f}{_parts(groups, b, i)}"
-                                      f"  Δ", delta, f"{rho} ", *mark))
+                lines.append(assemble("  ", *tokens, f"  r {rewards[i]:5.2f}"
+                                      f"{_parts(groups, b, i, parts)}  Δ", delta, f"{rho} ", *mark))
     return text.lines(lines)
 
 
@@ -274,9 +312,9 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
-        compact = not is_text(self.groups) and is_compact(
-            positions(self.groups), self.width, self.scrollable_content_region.width,
-            extra_width(self.groups, self.probs and "token_probs" in self.groups))
+        compact = not is_text(self.groups) and layout(
+            self.groups, self.width, self.scrollable_content_region.width,
+            self.probs and "token_probs" in self.groups)[0]
         per_group = lines_per_group(len(self.groups["responses"][0]), compact)
         return max(1, (self.size.height or 20) // per_group)
 
@@ -309,12 +347,24 @@ class GroupsView(VerticalScroll, can_focus=True):
             return
         self.reveal = due
         if self.reveal >= positions(self.groups):
-            if self._writer is not None:
-                self._writer.stop()
-            self.reveal, self._writer = None, None
-            # once written, the probabilities stay only if they do not push the lines compact
-            n, columns = positions(self.groups), self.scrollable_content_region.width
-            self.probs = not is_compact(n, self.width, columns, extra_width(self.groups, True))
+            self.finish_write_out()
+            return
+        self.refresh_body()
+
+    def finish_write_out(self) -> None:
+        """Write the rest of the responses at once, with their rewards and the groups' statistics
+        (the end of a write-out; and on pause, so no partial responses stay frozen)."""
+        if self._writer is not None:
+            self._writer.stop()
+        self._writer = None
+        if self.reveal is None or not self.groups:
+            return
+        self.reveal = None
+        # once written, the probabilities stay only where they cost nothing: the same layout (labels,
+        # ratio, a mix's parts) as without them
+        columns = self.scrollable_content_region.width
+        self.probs = layout(self.groups, self.width, columns, True) == \
+            layout(self.groups, self.width, columns, False)
         self.refresh_body()
 
     def show_message(self, message: str | Content, title: str = "groups") -> None:

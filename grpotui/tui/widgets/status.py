@@ -86,7 +86,8 @@ class StatusLine(Static):
         # rest is ours (numbers and styles)
         name = text.assemble((text.one_line(preset or "-", 40), "b"))
         if (self.size.width or 120) >= 110:
-            speed_text = "full speed" if not speed else f"{speed:g} rollouts/s"
+            speed_text = "full speed" if not speed else \
+                f"{speed:g} rollout{'' if speed == 1 else 's'}/s"
             where = (f"rollout [b]{rollout}[/]/{rollouts}" if rollout <= rollouts else
                      f"rollout [b]{rollout}[/] (past {rollouts}"
                      f"{', going on' if state == 'running' else ''})")
