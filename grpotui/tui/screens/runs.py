@@ -1,0 +1,569 @@
+"""The run table of `grpotui watch`: every run against chosen metrics (each metric's last, min and max
+value), sorted by any column, filtered by a name part or a glob, and grouped by any setting of the
+runs' start records (delta_mode, loss_type, ...), each group in one colour family, groups collapsible.
+
+The model is plain data and pure functions, testable without Textual:
+
+    runs = [RunSummary(index, name, config, step, {metric: (last, low, high)}), ...]
+    rows = table_rows(runs, metrics, Sort("reward:last", descending=True), "lr-*", "delta_mode",
+                      collapsed={"group:s:raw"})
+
+and RunTableScreen draws those rows in a DataTable, rebuilt (at most REFRESH_HZ times a second) when
+the runs grow. Names, setting values and metric keys come from files: every cell and header is a
+rich Text (a DataTable parses a plain string as markup), cleaned and cut to its column by cells.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Select, Static
+
+from grpotui.series import Series
+from grpotui.tui import text
+from grpotui.tui.widgets.curves import fmt_value
+
+NAME_CELLS = 32          # a run's name in its column, at most
+GROUP_CELLS = 48         # a group row's "key = value · n runs", at most
+METRIC_CELLS = 20        # a metric's name over its columns, at most
+STATS = ("last", "min", "max")
+NOT_SET = "(not set)"
+NONE = ""                # the group-by choice that groups nothing
+REFRESH_HZ = 2
+DEFAULT_METRICS = 4      # metrics shown when neither the charts nor PREFERRED name any
+
+Rgb = tuple[int, int, int]
+Summary = tuple["float | None", "float | None", "float | None"]   # (last, min, max)
+
+
+# ============================================================================ the model (pure)
+@dataclass(frozen=True)
+class RunSummary:
+    """What the table knows of one run: its index in the watch app (its chart colour), its name,
+    the settings of its start record ({} before one), its latest step, and per metric
+    (last, min, max)."""
+    index: int
+    name: str
+    config: dict = field(default_factory=dict)
+    step: float | None = None
+    metrics: dict[str, Summary] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sort:
+    """The sort column ("name", "step", or "METRIC:STAT" as `column_key` makes) and direction."""
+    column: str = "name"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: a group's heading (run None) or a run (run = its index). `cells` are plain
+    strings, one per column, already cut to fit; group and member name the colour family (group
+    None when the table is not grouped)."""
+    key: str
+    cells: tuple[str, ...]
+    run: int | None = None
+    group: int | None = None
+    member: int = 0
+    collapsed: bool = False
+
+
+def column_key(metric: str, stat: str) -> str:
+    return f"{metric}:{stat}"
+
+
+def column_keys(metrics: list[str]) -> list[str]:
+    """Every column's key, in order: name, step, then each metric's last, min and max."""
+    return ["name", "step"] + [column_key(m, s) for m in metrics for s in STATS]
+
+
+def summarise(series: Series | None) -> Summary:
+    """(last, min, max) of a curve. The extremes are those of the points the Series keeps: exact up
+    to its cap, then of the pair means it averages down to (a lone spike is halved)."""
+    if series is None or series.latest is None:
+        return (None, None, None)
+    values = [*series.values, series.latest]
+    return (series.latest, min(values), max(values))
+
+
+def matches(name: str, pattern: str) -> bool:
+    """A name part (case-insensitive), or a glob when the pattern has * ? or [ (case-insensitive
+    too, and the whole name must match). An empty pattern matches everything."""
+    pattern = pattern.strip()
+    if not pattern:
+        return True
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(name.casefold(), pattern.casefold())
+    return pattern.casefold() in name.casefold()
+
+
+def group_value(config: dict | None, key: str) -> tuple[str, str, tuple]:
+    """A run's group for a setting: (its row key, its label, its place among groups). Numbers go
+    first in numeric order (1 and 1.0 are one group), then strings, then true/false, null, lists
+    and objects, then runs whose start record lacks the setting, under NOT_SET."""
+    if not isinstance(config, dict) or key not in config:
+        return "group:-", NOT_SET, (4, 0.0, "")
+    v = config[key]
+    if isinstance(v, bool):
+        label = "true" if v else "false"
+        return f"group:b:{label}", label, (2, 0.0, label)
+    if isinstance(v, (int, float)):
+        label = number_label(v)
+        try:
+            order = float(v)
+        except OverflowError:   # an int too large for a float
+            order = math.inf if v > 0 else -math.inf
+        if math.isnan(order):
+            return "group:n:nan", "nan", (0, math.inf, "nan")   # after every number
+        return f"group:n:{label}", label, (0, order, label)
+    if isinstance(v, str):
+        return f"group:s:{v}", v, (1, 0.0, v.casefold() + "\0" + v)
+    try:
+        label = json.dumps(v, sort_keys=True, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        label = text.clean(v)
+    return f"group:j:{label}", label, (3, 0.0, label)
+
+
+def number_label(v: int | float) -> str:
+    """A setting's number as the group's label: 1.0 reads 1, 0.001 stays 0.001."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def groups_of(runs: list[RunSummary], key: str) -> list[tuple[str, str, list[RunSummary]]]:
+    """The runs grouped by a setting: (row key, label, members by index), groups in value order."""
+    found: dict[str, tuple[str, tuple, list[RunSummary]]] = {}
+    for r in sorted(runs, key=lambda r: r.index):
+        gkey, label, order = group_value(r.config, key)
+        found.setdefault(gkey, (label, order, []))[2].append(r)
+    ordered = sorted(found.items(), key=lambda kv: kv[1][1])
+    return [(gkey, label, members) for gkey, (label, _, members) in ordered]
+
+
+def group_colours(runs: list[RunSummary], key: str | None,
+                  family: Callable[[int, int], Rgb]) -> dict[int, Rgb] | None:
+    """Each run's colour (by run index) when grouped by `key`: family(group, member), groups and
+    members counted over every run (the filter does not change colours); None when not grouped."""
+    if not key:
+        return None
+    return {r.index: family(g, m) for g, (_, _, members) in enumerate(groups_of(runs, key))
+            for m, r in enumerate(members)}
+
+
+def sort_value(run: RunSummary, column: str) -> Any:
+    """The value a column sorts by (None where the run has none)."""
+    if column == "name":
+        return (run.name.casefold(), run.name)
+    if column == "step":
+        return run.step
+    metric, _, stat = column.rpartition(":")
+    summary = run.metrics.get(metric)
+    if summary is None or stat not in STATS:
+        return None
+    return summary[STATS.index(stat)]
+
+
+def sort_runs(runs: Iterable[RunSummary], sort: Sort) -> list[RunSummary]:
+    """Runs by the sort column, either way; runs without a value always last; ties by index."""
+    by_index = sorted(runs, key=lambda r: r.index)
+    have = [r for r in by_index if sort_value(r, sort.column) is not None]
+    missing = [r for r in by_index if sort_value(r, sort.column) is None]
+    return sorted(have, key=lambda r: sort_value(r, sort.column), reverse=sort.descending) + \
+        missing
+
+
+def run_cells(run: RunSummary, metrics: list[str], indent: bool) -> tuple[str, ...]:
+    step = "—" if run.step is None else (str(int(run.step)) if float(run.step).is_integer()
+                                         else fmt_value(run.step))
+    name = ("  " if indent else "") + text.one_line(run.name, NAME_CELLS)
+    values = [fmt_value(v) for m in metrics
+              for v in run.metrics.get(m, (None, None, None))]
+    return (name, step, *values)
+
+
+def table_rows(runs: list[RunSummary], metrics: list[str], sort: Sort = Sort(),
+               filter: str = "", group_by: str | None = None,
+               collapsed: Iterable[str] = ()) -> list[Row]:
+    """The table's rows: runs whose name matches `filter` (see `matches`), sorted; grouped by the
+    setting `group_by` (None or "" for none) under a heading row per group that has a matching
+    run ("▼ key = value · n runs", "▶" when its row key is in `collapsed`: its runs are not
+    listed). A sort column that is not in the table sorts by name."""
+    if sort.column not in column_keys(metrics):
+        sort = Sort("name", sort.descending)
+    blank = ("",) * (1 + 3 * len(metrics))
+    if not group_by:
+        shown = [r for r in runs if matches(r.name, filter)]
+        return [Row(f"run:{r.index}", run_cells(r, metrics, False), run=r.index, member=r.index)
+                for r in sort_runs(shown, sort)]
+    closed = set(collapsed)
+    rows = []
+    for g, (gkey, label, members) in enumerate(groups_of(runs, group_by)):
+        member_of = {r.index: m for m, r in enumerate(members)}
+        shown = [r for r in members if matches(r.name, filter)]
+        if not shown:
+            continue
+        fold = gkey in closed
+        heading = f"{'▶' if fold else '▼'} {text.one_line(group_by, GROUP_CELLS)} = " \
+                  f"{text.one_line(label, GROUP_CELLS)}"
+        count = f" · {len(shown)} run{'s' if len(shown) != 1 else ''}"
+        rows.append(Row(gkey, (text.cut(heading, GROUP_CELLS - text.width(count)) + count,
+                               *blank), group=g, collapsed=fold))
+        if not fold:
+            rows.extend(Row(f"run:{r.index}", run_cells(r, metrics, True), run=r.index, group=g,
+                            member=member_of[r.index]) for r in sort_runs(shown, sort))
+    return rows
+
+
+def config_keys(runs: list[RunSummary]) -> list[str]:
+    """Settings to group by: those whose value differs between runs first, then the rest, each
+    part in name order."""
+    keys = sorted({k for r in runs for k in (r.config or {})})
+    varied = [k for k in keys if len({group_value(r.config, k)[0] for r in runs}) > 1]
+    return varied + [k for k in keys if k not in varied]
+
+
+def next_sort(sort: Sort, columns: list[str], delta: int) -> Sort:
+    """The sort on the next (delta 1) or previous (-1) column, same direction."""
+    i = columns.index(sort.column) if sort.column in columns else 0
+    return Sort(columns[(i + delta) % len(columns)], sort.descending)
+
+
+def clicked_sort(sort: Sort, column: str) -> Sort:
+    """A header clicked: that column ascending, or the other way when it was already the sort."""
+    if column == sort.column:
+        return Sort(column, not sort.descending)
+    return Sort(column, False)
+
+
+def default_metrics(every: list[str], charted: list[str] | None, preferred: list[str]) -> list[str]:
+    """The table's metrics before any are chosen: what the charts were told to show (--metric or
+    the picker), else the familiar ones the runs have, else the first few."""
+    if charted:
+        return [m for m in charted if m in every]
+    return [m for m in preferred if m in every] or every[:DEFAULT_METRICS]
+
+
+# ============================================================================ reading the watch app
+def watch_runs(app) -> list[RunSummary]:
+    """Every run the watch app has heard from, with its charts' curves summarised."""
+    from grpotui.tui.widgets.charts import RunCharts
+
+    charts = app.query_one(RunCharts)
+    out = []
+    for i, run in enumerate(app.runs):
+        if not run:
+            continue
+        data = charts.runs[i] if i < len(charts.runs) else None
+        series = data.series if data is not None else {}
+        out.append(RunSummary(i, run.get("name") or "", run.get("config") or {}, run.get("step"),
+                              {m: summarise(s) for m, s in series.items()}))
+    return out
+
+
+def fallback_family(group: int, member: int) -> Rgb:
+    from grpotui.tui.widgets.charts import colour
+
+    return colour(group)
+
+
+def charts_family() -> Callable[[int, int], Rgb]:
+    """The charts' colour families (charts.colour_family) where they have them, else one palette
+    colour per group."""
+    from grpotui.tui.widgets import charts
+
+    return getattr(charts, "colour_family", fallback_family)
+
+
+def rgb(c: Rgb) -> str:
+    return f"rgb({c[0]},{c[1]},{c[2]})"
+
+
+# ============================================================================ the screen
+class RunTableScreen(Screen[None]):
+    """The run table over the watch dashboard (esc goes back)."""
+
+    DEFAULT_CSS = """
+    RunTableScreen { layout: vertical; }
+    RunTableScreen #runs-title { height: 1; padding: 0 1; }
+    RunTableScreen #runs-bar { height: 3; }
+    RunTableScreen #runs-filter { width: 1fr; }
+    RunTableScreen #runs-group { width: 36; }
+    RunTableScreen #runs-table { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "Back"),
+        Binding("s", "sort(1)", "Sort: next column"),
+        Binding("S", "sort(-1)", "Sort: previous column", show=False),
+        Binding("r", "reverse", "Reverse sort"),
+        Binding("g", "group(1)", "Group by: next key"),
+        Binding("G", "group(-1)", "Group by: previous key", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("m", "metrics", "Metrics"),
+        Binding("space", "toggle", "Fold group", show=False),
+    ]
+
+    def __init__(self, family: Callable[[int, int], Rgb] | None = None,
+                 runs: Callable[[], list[RunSummary]] | None = None) -> None:
+        """`family(group, member)` colours grouped runs (the charts' colour families by default);
+        `runs()` reads the runs (the watch app's, by default)."""
+        super().__init__()
+        self.family = family
+        self.read_runs = runs
+        self.sort = Sort()
+        self.filter = ""
+        self.group_by: str | None = None
+        self.collapsed: set[str] = set()
+        self.metrics: list[str] | None = None     # None: default_metrics
+        self.runs: list[RunSummary] = []
+        self.rows: list[Row] = []
+        self.keys: list[str] = []                 # the group-by choices offered
+        self.shown: tuple | None = None           # what the table was last built from
+        self.colours: dict[int, Rgb] | None = None
+        self.drawn: tuple | None = None           # (columns, rows with styles) on screen
+
+    def compose(self):
+        yield Static("", id="runs-title")
+        with Horizontal(id="runs-bar"):
+            yield Input(placeholder="filter runs: a name part or a glob (lr-*)", id="runs-filter")
+            yield Select([(Text("group by: none"), NONE)], value=NONE, allow_blank=False,
+                         id="runs-group")
+        yield DataTable(id="runs-table", header_height=2, cursor_type="row", zebra_stripes=True,
+                        fixed_columns=1)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.refresh_table()
+        self.set_interval(1 / REFRESH_HZ, self.refresh_table)
+
+    # ------------------------------------------------------------------ data
+    def _read(self) -> list[RunSummary]:
+        return self.read_runs() if self.read_runs else watch_runs(self.app)
+
+    def _every_metric(self) -> list[str]:
+        names = {m for r in self.runs for m in r.metrics}
+        from grpotui.tui.widgets.charts import PREFERRED
+
+        return [m for m in PREFERRED if m in names] + sorted(names - set(PREFERRED))
+
+    def table_metrics(self) -> list[str]:
+        every = self._every_metric()
+        if self.metrics is not None:
+            return [m for m in self.metrics if m in every]
+        from grpotui.tui.widgets.charts import PREFERRED
+
+        return default_metrics(every, self._charted(), PREFERRED)
+
+    def _charted(self) -> list[str] | None:
+        """The metrics the charts were told to show (the picker's choice, or --metric), if any."""
+        charts = self._charts()
+        if charts is None or (charts.chosen is None and not charts.patterns):
+            return None
+        return charts.shown_metrics()
+
+    def _charts(self):
+        from grpotui.tui.widgets.charts import RunCharts
+
+        if self.read_runs is not None:
+            return None
+        found = self.app.query(RunCharts)
+        return found.first() if found else None
+
+    # ------------------------------------------------------------------ drawing
+    def refresh_table(self) -> None:
+        """Rebuild the rows from the runs as they are now; redraw only if anything changed."""
+        if not self.is_current and self.shown is not None:
+            return
+        self.runs = self._read()
+        self._offer_keys()
+        metrics = self.table_metrics()
+        self.rows = table_rows(self.runs, metrics, self.sort, self.filter, self.group_by,
+                               self.collapsed)
+        self._colour()
+        state = (tuple(metrics), self.sort, tuple(self.rows), tuple(sorted(
+            (self.colours or {}).items())))
+        if state == self.shown:
+            return
+        self.shown = state
+        self._draw(metrics)
+
+    def _offer_keys(self) -> None:
+        keys = config_keys(self.runs)
+        if keys == self.keys:
+            return
+        self.keys = keys
+        select = self.query_one("#runs-group", Select)
+        with self.prevent(Select.Changed):
+            select.set_options([(Text("group by: none"), NONE)] + [
+                (Text("group by: " + text.one_line(k, 24)), k) for k in keys])
+            select.value = self.group_by if self.group_by in keys else NONE
+
+    def _colour(self) -> None:
+        colours = group_colours(self.runs, self.group_by, self.family or charts_family())
+        if colours != self.colours:
+            self.colours = colours
+            charts = self._charts()
+            if charts is not None and hasattr(charts, "set_colours"):
+                charts.set_colours(colours)
+
+    def _draw(self, metrics: list[str]) -> None:
+        """Update the cells that changed where the columns and rows are the same ones (the cursor
+        and scroll stay put as runs grow); rebuild the table otherwise, the cursor kept on its row."""
+        table = self.query_one(DataTable)
+        columns = [(key, self._label(key)) for key in column_keys(metrics)]
+        rows = [(row, self._row_style(row)) for row in self.rows]
+        if self.drawn is not None and self.drawn[0] == columns and \
+                [r.key for r, _ in self.drawn[1]] == [r.key for r, _ in rows]:
+            for old, (row, style) in zip(self.drawn[1], rows):
+                if old != (row, style):
+                    for (key, _), cell in zip(columns, self._cells(row, style)):
+                        table.update_cell(row.key, key, cell, update_width=True)
+        else:
+            at, scroll_x = table.cursor_row, table.scroll_x
+            old_key = self._row_key(at)
+            table.clear(columns=True)
+            for key, label in columns:
+                table.add_column(label, key=key)
+            for row, style in rows:
+                table.add_row(*self._cells(row, style), key=row.key)
+            keys = [r.key for r in self.rows]
+            if keys:
+                table.move_cursor(row=keys.index(old_key) if old_key in keys
+                                  else min(at, len(keys) - 1))
+            table.call_after_refresh(table.scroll_to, x=scroll_x, animate=False)
+        self.drawn = (columns, rows)
+        self._title(metrics)
+
+    @staticmethod
+    def _cells(row: Row, style: str) -> list[Text]:
+        cells = [Text(c, no_wrap=True) for c in row.cells]
+        if style:
+            cells[0].stylize(style)
+        return cells
+
+    def _row_style(self, row: Row) -> str:
+        if row.run is None:
+            colour = (self.family or charts_family())(row.group or 0, 0)
+            return f"b {rgb(colour)}"
+        if self.colours is not None and row.run in self.colours:
+            return rgb(self.colours[row.run])
+        from grpotui.tui.widgets.charts import colour
+
+        return rgb(colour(row.run))
+
+    def _label(self, key: str) -> Text:
+        arrow = (" ▼" if self.sort.descending else " ▲") if key == self.sort.column else ""
+        if key in ("name", "step"):
+            return Text("\n" + ("run" if key == "name" else "step") + arrow)
+        metric, _, stat = key.rpartition(":")
+        top = text.one_line(metric, METRIC_CELLS) if stat == "last" else ""
+        return Text(f"{top}\n{stat}{arrow}", style="b" if stat == "last" else "")
+
+    def _title(self, metrics: list[str]) -> None:
+        shown = sum(1 for r in self.runs if matches(r.name, self.filter))
+        sort = self._label(self.sort.column).plain.replace("\n", " ").strip()
+        if ":" in self.sort.column:
+            sort = f"{self.sort.column.rpartition(':')[0]} {sort}"
+        parts: list = [("runs", "b"), f" · {len(self.runs)} runs"]
+        if self.filter.strip():
+            parts.append(f" · {shown} match")
+        parts.append(f" · {len(metrics)} metrics · sorted by {text.one_line(sort, 60)}")
+        if self.group_by:
+            parts.append(f" · grouped by {text.one_line(self.group_by, 40)}")
+        self.query_one("#runs-title", Static).update(text.assemble(*parts))
+
+    def _row_key(self, index: int) -> str | None:
+        table = self.query_one(DataTable)
+        if not 0 <= index < table.row_count:
+            return None
+        return table.coordinate_to_cell_key((index, 0)).row_key.value
+
+    def _cursor_row(self) -> Row | None:
+        key = self._row_key(self.query_one(DataTable).cursor_row)
+        return next((r for r in self.rows if r.key == key), None)
+
+    # ------------------------------------------------------------------ keys and events
+    def action_close(self) -> None:
+        self.dismiss()
+
+    def action_sort(self, delta: int) -> None:
+        self.sort = next_sort(self.sort, column_keys(self.table_metrics()), delta)
+        self.refresh_table()
+
+    def action_reverse(self) -> None:
+        self.sort = Sort(self.sort.column, not self.sort.descending)
+        self.refresh_table()
+
+    def action_group(self, delta: int) -> None:
+        choices = [NONE] + self.keys
+        i = choices.index(self.group_by) if self.group_by in choices else 0
+        self.query_one("#runs-group", Select).value = choices[(i + delta) % len(choices)]
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_toggle(self) -> None:
+        row = self._cursor_row()
+        if row is not None and row.run is None:
+            self.collapsed ^= {row.key}
+            self.refresh_table()
+
+    def action_metrics(self) -> None:
+        from grpotui.tui.screens.metrics import MetricsScreen
+
+        every = self._every_metric()
+        if not every:
+            self.notify("No metrics read yet.")
+            return
+
+        def chosen(result: list[str] | None) -> None:
+            if result:
+                self.metrics = result
+                self.refresh_table()
+
+        self.app.push_screen(MetricsScreen(every, self.table_metrics(), "Metrics in the run table"),
+                             chosen)
+
+    @on(Input.Changed, "#runs-filter")
+    def _filtered(self, event: Input.Changed) -> None:
+        self.filter = event.value
+        self.refresh_table()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _to_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    @on(Select.Changed, "#runs-group")
+    def _grouped(self, event: Select.Changed) -> None:
+        self.group_by = event.value or None if event.value is not Select.BLANK else None
+        self.collapsed = set()
+        self.refresh_table()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self.sort = clicked_sort(self.sort, str(event.column_key.value))
+        self.refresh_table()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        row = next((r for r in self.rows if r.key == event.row_key.value), None)
+        if row is None:
+            return
+        if row.run is None:
+            self.action_toggle()
+            return
+        select = getattr(self.app, "select_run", None)
+        if select is not None:
+            select(row.run)
