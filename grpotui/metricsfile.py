@@ -101,12 +101,14 @@ class MetricsFollower:
         self.size = 0
         self.grew = False          # whether the last poll found new bytes
         self.restarted = False     # whether the last poll found the file replaced or truncated
+        self.gone = False          # it existed and was deleted (read again from the start if it
+                                   # comes back)
         self.pending = False       # whether an incomplete last line is being held back
         self.sampled = 0           # step records skipped by sampling when a big file opened
 
     @property
     def exists(self) -> bool:
-        return self.identity is not None
+        return self.identity is not None and not self.gone
 
     @property
     def problem(self) -> str | None:
@@ -227,16 +229,18 @@ class MetricsFollower:
     # ------------------------------------------------------------------ reading
     def poll(self) -> list[dict]:
         """Every complete record appended since the last poll. Notices a file that appears, and one
-        replaced or truncated (restarted = True: the caller starts the run over)."""
+        replaced or truncated (restarted = True: the caller starts the run over), and one deleted
+        (gone = True; when it comes back it is read from the start, restarted)."""
         self.grew = self.restarted = False
         try:
             st = os.stat(self.path)
         except OSError:
             if self.identity is not None:   # it went away: keep what was read, wait for it
-                self.identity = None
+                self.gone = True
             return []
         identity = (st.st_dev, st.st_ino)
-        if self.identity is not None and (identity != self.identity or st.st_size < self.offset):
+        if self.gone or (self.identity is not None and (identity != self.identity
+                                                        or st.st_size < self.offset)):
             self._reset_state()
             self.restarted = True
         first = self.identity is None and self.offset == 0

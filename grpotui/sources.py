@@ -10,19 +10,25 @@
 - grpotui.worker.TrainingWorker: the training process (read_only False). Its snapshots are described
   in worker.py.
 - FileSource (here): metrics files written by `grpotui run --metrics`, the dashboard's --metrics, or
-  the TRL integration, followed as they grow (read_only True). Its snapshots carry the same keys, per
-  run, plus:
-    run, name, path      which run (an index into `names`), its legend name, its file
+  the TRL integration, and runs logged without grpotui (a Hugging Face Trainer's output folder: its
+  trainer_state.json or TensorBoard event files, grpotui/hfsources.py), followed as they grow
+  (read_only True). Its snapshots carry the same keys, per run, plus:
+    run, name, path      which run (an index into `names`), its legend name, its file (or folder)
     status               "watching" | "idle" | "finished" | "failed" | "waiting" (no file yet)
                          | "unreadable" (not a metrics file: no valid record, `problem` says why)
+                         | "gone" (the file was deleted: waiting for it to come back)
     idle_seconds         since the file last grew
     config, preset       the settings from the run's latest start record (any dict: a TRL run's are
                          TRL's own), None before one is read
     control              the start record's "control" block ({"file", "settings"}) when the run
                          takes commands (the TRL integration with control=True), else None
-    restarted            True when the file was replaced or truncated: the run starts over
+    restarted            True when the run starts over: the file was replaced, truncated, or deleted
+                         and written again, or its step went backwards (a new run appended to the
+                         file, a trainer restarted from an earlier checkpoint): the snapshot then holds
+                         only what came after, and `restart_reason` says why (else None)
     problem              one message naming the file and its first bad line, or None
   A run's snapshot comes when its file has news, and once a second anyway (idle time counts up).
+  A step that goes backwards and a deleted file each also give a `note` event naming the file.
 
 The panels never know which source they show; the app only hides the controls a read-only source
 cannot obey.
@@ -35,7 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from grpotui.metricsfile import MetricsFollower, expand_paths, is_metrics_name
+from grpotui.hfsources import find_runs, folder_kind, make_follower, run_name
+from grpotui.metricsfile import WatchError, is_metrics_name
 
 POLL_SECONDS = 0.2      # appended records show within a second
 HEARTBEAT_SECONDS = 1.0
@@ -60,9 +67,11 @@ class Source(Protocol):
 
 
 class _Run:
-    def __init__(self, index: int, path: Path, name: str):
-        self.index, self.path, self.name = index, path, name
-        self.follower = MetricsFollower(path)
+    def __init__(self, index: int, path: Path, name: str, kind: str = "metrics"):
+        self.index, self.path, self.name, self.kind = index, path, name, kind
+        self.follower = make_follower(path, kind)
+        self.last_point: float | None = None    # the step of the latest step record read
+        self.gone_sent = False
         self.config: dict | None = None
         self.control: dict | None = None
         self.preset = ""
@@ -76,6 +85,8 @@ class _Run:
         self.problem_sent: str | None = None
 
     def status(self, now: float) -> str:
+        if self.follower.gone:
+            return "gone"
         if not self.follower.exists and self.follower.records == 0:
             return "waiting"
         if self.follower.records == 0 and self.follower.problem:
@@ -100,24 +111,24 @@ class FileSource:
                  control: bool = False):
         self.control = control
         self.given = [Path(p) for p in paths]
-        files = expand_paths(self.given)
+        found = find_runs(self.given)
         self.runs: list[_Run] = []
         self.names = list(names or [])
-        for f in files:
-            self._add(f)
+        for f, kind in found:
+            self._add(f, kind)
         self.queue: list[dict] = []
         self.stopped = threading.Event()
         self.next_poll = 0.0
         self.next_scan = time.monotonic() + RESCAN_SECONDS
 
-    def _add(self, path: Path) -> _Run:
+    def _add(self, path: Path, kind: str = "metrics") -> _Run:
         i = len(self.runs)
-        name = self.names[i] if i < len(self.names) else path.stem
+        name = self.names[i] if i < len(self.names) else run_name(path, kind)
         taken = {r.name for r in self.runs}
         if name in taken:   # two runs called "metrics" in different folders: say which is which
             name = f"{path.parent.name}/{name}" if f"{path.parent.name}/{name}" not in taken \
                 else f"{name}#{i + 1}"
-        run = _Run(i, path, name)
+        run = _Run(i, path, name, kind)
         self.runs.append(run)
         return run
 
@@ -174,6 +185,14 @@ class FileSource:
         for d in self.given:
             if not d.is_dir():
                 continue
+            if d.resolve() not in known:     # a Trainer's or TensorBoard's files appeared
+                try:
+                    kind = folder_kind(d)
+                except WatchError:           # event files without the tensorboard package
+                    kind = None
+                if kind:
+                    self._add(d, kind)
+                    known.add(d.resolve())
             try:
                 found = sorted(f for f in d.iterdir() if f.is_file() and is_metrics_name(f))
             except OSError:
@@ -186,22 +205,50 @@ class FileSource:
     def _read(self, run: _Run, now: float) -> dict | None:
         records = run.follower.poll()
         restarted = run.follower.restarted
+        reason = "the file was replaced or truncated; reading it from the start" if restarted \
+            else None
         if restarted:
             run.config, run.preset, run.step, run.rollout, run.last_event = None, "", 0, 0, ""
             run.control = None
+            run.last_point = None
         if run.follower.grew:
             run.last_growth = now
         problem = run.follower.problem
-        news = bool(records) or restarted or problem != run.problem_sent
+        gone = run.follower.gone
+        news = bool(records) or restarted or problem != run.problem_sent or gone != run.gone_sent
         if not news and now - run.last_sent < HEARTBEAT_SECONDS:
             return None
         run.problem_sent = problem
         run.last_sent = now
         points, events, groups = [], [], None
+        notes: list[dict] = []
+        if gone and not run.gone_sent:
+            notes.append({"event": "note", "message": f"{run.path} was deleted; what was read stays "
+                                                      f"on the charts, and the run is read again "
+                                                      f"from the start if it comes back."})
+        run.gone_sent = gone
+        since_point = 0           # events[since_point:] came after the latest step record
+        groups_after = False      # whether `groups` came after it
         for rec in records:
             kind = rec.get("event")
             if kind is None:       # a step record: numbers only (grpotui.records.check)
                 p = rec
+                if run.last_point is not None and p["step"] < run.last_point:
+                    # the step went backwards: a new run in the same file, or a restart from an
+                    # earlier checkpoint. Start the run over from here (what came before is gone).
+                    reason = (f"the step went back from {run.last_point:g} to {p['step']:g} (a new "
+                              f"run appended to the file, or training restarted from an earlier "
+                              f"checkpoint); its curves start again at step {p['step']:g}")
+                    notes.append({"event": "note", "step": p["step"],
+                                  "message": f"{run.path}: {reason}."})
+                    restarted = True
+                    points, events = [], events[since_point:]
+                    groups = groups if groups_after else None
+                    run.step = run.rollout = 0
+                    if run.last_event in ("stop", "error"):
+                        run.last_event = ""
+                run.last_point = p["step"]
+                since_point, groups_after = len(events), False
                 points.append(p)
                 run.step = int(p["step"])
                 run.rollout = int(p.get("rollout", run.rollout))
@@ -211,6 +258,7 @@ class FileSource:
             if kind == "groups":
                 groups = rec["groups"]
                 groups_at = int(rec.get("rollout") or 0)
+                groups_after = True
                 continue
             events.append(rec)
             if kind in ("stop", "start", "reset") or (kind == "error" and rec.get("fatal") is not
@@ -229,6 +277,7 @@ class FileSource:
         if len(points) > MAX_POINTS:   # a burst bigger than a plot can show: an even sample
             stride = len(points) / MAX_POINTS
             points = [points[int(i * stride)] for i in range(MAX_POINTS)] + [points[-1]]
+        events = notes + events
         return {
             "run": run.index, "name": run.name, "path": str(run.path),
             "status": run.status(now), "idle_seconds": now - run.last_growth,
@@ -239,4 +288,5 @@ class FileSource:
             "points": points, "events": events, "groups": groups,
             "groups_rollout": groups_at if groups is not None else None,
             "error": None, "problem": problem, "restarted": restarted,
+            "restart_reason": reason if restarted else None,
         }
