@@ -18,6 +18,8 @@ What comes out (everything else is dropped, and `flaws` names what was):
     groups    groups (the groups panel's dict, checked shape by shape: see check_groups), else the
               record is skipped
     stop      reason (text), summary ({name: number})
+    system    time (a number) and system/* metrics ({name: number}, at most MAX_SYSTEM of them;
+              grpotui/sysmetrics.py): anything else under system/ is dropped with a flaw
     any kind  message, reason, preset, note, part (text); rollouts (a number); fatal (a bool:
               an error event of the TRL integration's own part, with training going on, is
               "fatal": false)
@@ -42,6 +44,8 @@ MAX_KEYS = 2_000       # keys in a step record or a config
 MAX_DEPTH = 8          # nesting of a record (groups: record, groups, B, G, n is 5)
 MAX_TOKEN = 10**12     # a token id's magnitude
 MAX_EVENT = 64         # characters in an event's name
+MAX_SYSTEM = 64        # system/* metrics in a system record
+MAX_SYSTEM_NAME = 200  # characters in a system metric's name
 
 
 class Skip(Exception):
@@ -206,7 +210,34 @@ def _event(rec: dict, flaws: list[str]) -> dict:
         if isinstance(summary, dict):
             out["summary"] = {k: number(v) for k, v in list(summary.items())[:MAX_KEYS]
                               if len(k) <= MAX_NAME and number(v) is not None}
+    elif kind == "system":
+        _system(rec, out, flaws)
     return out
+
+
+def _system(rec: dict, out: dict, flaws: list[str]) -> None:
+    """A system record's time and system/* metrics (finite numbers, short names)."""
+    if "time" in rec:
+        if number(rec["time"]) is None:
+            flaws.append(f"its 'time' {_describe(rec['time'])} is not a number (dropped)")
+        else:
+            out["time"] = number(rec["time"])
+    kept = 0
+    for k, v in rec.items():
+        if not k.startswith("system/"):
+            continue
+        if len(k) > MAX_SYSTEM_NAME:
+            flaws.append(f"a system metric name of {len(k)} characters (at most "
+                         f"{MAX_SYSTEM_NAME}) was dropped")
+        elif number(v) is None:
+            flaws.append(f"'{_name(k)}' {_describe(v)} is not a finite number within ±1e100 "
+                         f"(dropped)")
+        elif kept >= MAX_SYSTEM:
+            flaws.append(f"more than {MAX_SYSTEM} system metrics (the rest dropped)")
+            break
+        else:
+            out[k] = number(v)
+            kept += 1
 
 
 def _start(rec: dict, out: dict, flaws: list[str]) -> None:

@@ -79,9 +79,11 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
     if rules.steps is None and rules.rollouts is None and rules.max_seconds is None \
             and rules.target_heldout is None:
         rules.rollouts = config.rollouts
+    from grpotui.sysmetrics import SystemRecords
     from grpotui.worker import GroupsRecords
 
     writer = MetricsWriter(metrics_path) if metrics_path else None
+    system_records = SystemRecords() if writer else None   # system/* records every few seconds
     trainer = Trainer(config, final_ratios=False)
     groups_records = GroupsRecords() if metrics_groups and writer else None
     last_groups = None   # groups of the latest rollout when they were not written
@@ -124,6 +126,8 @@ def run_headless(config: TrainConfig, rules: StopRules, *, preset_name: str = ""
                     if groups_records:
                         wrote = groups_records.maybe_write(writer, trainer, result.groups)
                         last_groups = None if wrote else result.groups
+                    system_records.maybe_write(writer, trainer.step, trainer.rollout_index,
+                                               trainer.train_seconds)
                 if result.metrics:
                     last = result.metrics[-1]
                 if result.diverged:

@@ -144,12 +144,14 @@ class _WorkerLoop:
                  metrics_groups=False):
         from grpotui.config import TrainConfig
         from grpotui.metrics import MetricsWriter
+        from grpotui.sysmetrics import SystemRecords
 
         self.commands, self.snapshots = commands, snapshots
         self.config = TrainConfig.from_dict(config_dict)
         self.preset_name = preset_name
         self.writer = MetricsWriter(metrics_path) if metrics_path else None
         self.groups_writer = GroupsRecords() if metrics_groups and self.writer else None
+        self.system_records = SystemRecords() if self.writer else None   # system/* every few s
         self.status = "paused" if paused else "running"
         self.speed = 0.0            # rollouts per second; 0 = full speed
         self.steps_requested = 0
@@ -366,6 +368,9 @@ class _WorkerLoop:
             self.writer.write(result.metrics, result.events)
             if self.groups_writer:
                 self.groups_writer.maybe_write(self.writer, t, result.groups)
+            if self.system_records:
+                self.system_records.maybe_write(self.writer, t.step, t.rollout_index,
+                                                t.train_seconds)
         self.events.extend(result.events)
         for m in result.metrics:
             self.points.append({"step": m["step"], "steps_per_second": m["steps_per_second"],

@@ -10,6 +10,8 @@
 - one step record per logged step with TRL's own metric names, plus grpotui's names where they mean
   the same (lr = learning_rate, group_size = num_generations, steps_per_second = 1 / step_time,
   exact_match = rewards/exact_match_reward/mean when that reward function is used);
+- a `system` record every few seconds and one at the end: this process's CPU share, resident
+  memory and, on a GPU, its utilisation and memory (grpotui/sysmetrics.py; `system/*` keys);
 - one `groups` record per generation batch: prompts, completions, each reward function's rewards, the
   weighted reward and the advantages. TRL passes no advantages to any public hook, so they are computed
   here from the rewards exactly as GRPOTrainer documents it for the run's settings (`trl_advantages`).
@@ -53,6 +55,7 @@ from grpotui.config import ConfigError
 from grpotui.integrations.sorting import (exact_match_reward, inclusion_ordering_reward,
                                           position_match_reward, sorting_dataset)
 from grpotui.metrics import MetricsWriter
+from grpotui.sysmetrics import SystemRecords
 
 __all__ = ["attach", "GrpotuiCallback", "trl_advantages", "sorting_dataset", "position_match_reward",
            "inclusion_ordering_reward", "exact_match_reward"]
@@ -91,7 +94,8 @@ STEERABLE = ("learning_rate", "beta", "epsilon", "epsilon_high", "scale_rewards"
 # (step records: that record is lost, later ones are still written); training goes on.
 PARTS = {"start": "writing the start record", "steps": "writing a step record",
          "groups": "recording the groups of completions", "reading": "reading the command file",
-         "steering": "applying a command", "stop": "writing the stop record"}
+         "steering": "applying a command", "stop": "writing the stop record",
+         "system": "sampling system metrics"}
 
 
 # ----------------------------------------------------------------------------------------- the math
@@ -261,6 +265,13 @@ class GrpotuiCallback(TrainerCallback):
         self.failed_write = False
         self.failures: dict[str, str] = {}      # part (PARTS) -> what went wrong, once each
         self._step = int(trainer.state.global_step)
+        # system/* records (CPU, memory, GPU of this process) every few seconds and at the end
+        self.system: SystemRecords | None = None
+        if self.main:
+            try:
+                self.system = SystemRecords()
+            except Exception as e:              # noqa: BLE001
+                self._failed("system", e)
         self.summary: dict[str, Any] = {}
         self.values: dict[str, Any] = {
             "learning_rate": float(args.learning_rate),
@@ -553,7 +564,31 @@ class GrpotuiCallback(TrainerCallback):
         rec["time"] = time.monotonic() - self.started
         return rec
 
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.system is not None:
+            self._system(state, when_due=True)
+
+    def _system(self, state, when_due: bool = False) -> None:
+        """A system record (see grpotui/sysmetrics.py) now, or only when one is due; guarded: a
+        failure stops the sampling."""
+        step = None
+        try:
+            if when_due and not self.system.due():
+                return
+            step = int(state.global_step)
+            sample = self.system.sampler.read()
+            rec = self.system.record(step, self._rollout(step), time.monotonic() - self.started,
+                                     sample=sample)
+        except Exception as e:                  # noqa: BLE001
+            self.system = None
+            self._failed("system", e, step)
+            return
+        if rec is not None:
+            self._write(events=[rec])
+
     def on_train_end(self, args, state, control, **kwargs):
+        if self.system is not None:             # the last stretch's figures, before the stop
+            self._system(state)
         try:
             step = self._step = int(state.global_step)
             reason = "training finished" if step >= state.max_steps else "training stopped"

@@ -34,6 +34,7 @@ from grpotui.tui.widgets.groups import GroupsView
 from grpotui.tui.widgets.settings import SettingsView
 from grpotui.tui.widgets.steer import SteerPanel
 from grpotui.tui.widgets.status import StatusLine
+from grpotui.tui.widgets.system import SystemPanel
 from grpotui.worker import GROUPS_HZ
 
 CURVE_HZ = 10   # sparkline redraws per second, at most
@@ -101,6 +102,7 @@ class GrpoApp(text.PlainNotifications, App):
         Binding("right_curly_bracket", "chart_page(1)", "Next metrics", show=False),
         Binding("left_curly_bracket", "chart_page(-1)", "Previous metrics", show=False),
         Binding("t", "toggle_x", "x: step/time", show=False),
+        Binding("y", "toggle_system", "System metrics", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         # after Quit: at 80 columns the footer runs out of room here, and Quit must stay readable
@@ -171,6 +173,7 @@ class GrpoApp(text.PlainNotifications, App):
                 yield SettingsView(id="settings", classes="beside-steer" if self.steering else "")
             else:
                 yield Controls(self.config.to_dict(), lab=self.lab, id="controls")
+            yield SystemPanel(pid=None if self.watching else self._training_pid, id="system")
             yield EventLog(watching=self.watching, id="events")
         yield Footer()
 
@@ -280,6 +283,8 @@ class GrpoApp(text.PlainNotifications, App):
         self.snapshots_seen += 1
         if "run" in s:
             self.on_run_snapshot(s)
+            for panel in self.query(SystemPanel):   # the selected run's system records
+                panel.add_run(s["run"], s["events"], self.selected)
             if self.stats:
                 self.stats.handler(time.perf_counter() - started)
             return
@@ -666,6 +671,12 @@ class GrpoApp(text.PlainNotifications, App):
 
     def action_all_controls(self) -> None:
         self.query_one(Controls).toggle_all()
+
+    def action_toggle_system(self) -> None:
+        self.query_one(SystemPanel).toggle()
+
+    def _training_pid(self) -> int | None:
+        return self.training.process.pid if self.training is not None else None
 
     def action_help(self) -> None:
         from grpotui.tui.screens.help import HelpScreen

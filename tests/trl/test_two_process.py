@@ -32,8 +32,9 @@ def test_a_change_applies_at_the_same_step_on_both_ranks_and_only_rank_0_writes(
     assert (ranks[1]["writes"], ranks[1]["reads"]) == (False, False)
 
     records = read_records(tmp_path / "run.jsonl")
-    assert [r["event"] for r in records if "event" in r and r["event"] != "groups"] == \
-        ["start", "set", "stop"]                      # one writer: one start, one set, one stop
+    assert [r["event"] for r in records if "event" in r and r["event"] not in ("groups", "system")] \
+        == ["start", "set", "stop"]                   # one writer: one start, one set, one stop
+    assert records[-2]["event"] == "system"           # rank 0's last figures, before its stop
     (s,) = [r for r in records if r.get("event") == "set"]
     assert (s["key"], s["step"], s["old"], s["new"]) == ("learning_rate", 3, 1e-3, 2.5e-4)
     assert records[0]["config"]["num_processes"] == 2

@@ -36,6 +36,10 @@ class HelpScreen(ModalScreen[None]):
             "r reward, Δ delta, ρ after update (the response's ratio once the last inner step has "
             "changed the policy; the clip plot shows the ratios the loss saw, before it), ✓ exact "
             "match, ∎ stopped at EOS, ✂ truncated.\n")
+        text.append("\nSystem: ", "bold").append(
+            "y shows or hides the system panel: the training process's CPU, resident memory (RSS), "
+            "the machine's memory in use (RAM) and, on a GPU, its utilisation and memory"
+            + (" (from the selected run's system records)" if self.watching else "") + ".\n")
         if self.watching:
             text.append("\nWatching metrics files (read-only): c selects the run whose groups and "
                         "settings show; space hides or shows it on the curves; , and . change the "
