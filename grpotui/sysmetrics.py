@@ -14,9 +14,9 @@ Keys (every value a finite float):
                              this process with torch's CUDA initialised, torch's reserved memory
 The GPU keys are there only where a GPU is in use; nothing GPU-related is a hard dependency.
 
-`sample()` never raises: on the first failure (the process has ended, /proc unreadable, a GPU query
-that broke) it logs one warning on the "grpotui" logger, keeps the reason in `failed`, and returns {}
-from then on. `read()` is the same sampling that raises, for callers with a guard of their own (the
+`sample()` never raises: on the first failure (the process has ended, /proc unreadable) it logs one
+warning on the "grpotui" logger, keeps the reason in `failed`, and returns {} from then on. A GPU
+query that breaks is one warning too, and only the GPU keys stop. `read()` is the same sampling that raises, for callers with a guard of their own (the
 TRL integration reports its parts' failures itself).
 
 `SystemRecords` turns samples into `system` records of a metrics file, at most one every few seconds:
@@ -79,7 +79,11 @@ class Sampler:
         out = {"system/cpu_percent": float(cpu), "system/memory_mb": rss / MIB,
                "system/memory_percent": float(psutil.virtual_memory().percent)}
         if self.gpu:
-            out.update(self._gpu())
+            try:
+                out.update(self._gpu())
+            except Exception as e:      # noqa: BLE001 - a GPU query that broke: CPU and memory go on
+                self.gpu = False
+                logger.warning("grpotui stopped sampling GPU metrics: %s.", _describe(e, self.pid))
         return {k: v for k, v in out.items() if isinstance(v, float) and math.isfinite(v)}
 
     # ------------------------------------------------------------------ GPU

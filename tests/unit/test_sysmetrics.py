@@ -89,6 +89,23 @@ def test_nvml_gives_the_processs_gpu_memory_and_its_gpus_utilisation(monkeypatch
     assert Sampler(os.getpid() + 2)._gpu() == {}        # on no GPU: no GPU keys
 
 
+def test_a_gpu_query_that_breaks_stops_only_the_gpu_keys(monkeypatch, caplog):
+    nvml = FakeNvml(os.getpid())
+
+    def broken(handle):
+        raise RuntimeError("Not Supported")
+
+    nvml.nvmlDeviceGetUtilizationRates = broken
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    s = Sampler()
+    with caplog.at_level(logging.WARNING, logger="grpotui"):
+        assert set(s.sample()) == BASE
+        assert set(s.sample()) == BASE
+    assert s.failed is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "grpotui stopped sampling GPU metrics: RuntimeError: Not Supported."]
+
+
 def test_torch_cuda_in_this_process_gives_its_reserved_memory(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(os.getpid(), fail_init=True))
     cuda = types.SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True,
