@@ -42,6 +42,8 @@ MAX_SLOW = 64 * 2**20          # bytes read with json.loads when the file is not
 MAX_DEPTH = 3                  # folder levels searched for event files
 CONFIG_KEYS = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps",
                "train_batch_size")   # a trainer_state.json's settings, shown as the run's config
+SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
+                "train_loss")   # the Trainer's summary at the end of training
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 _ARRAY = b'\n  "log_history": ['
 _ENTRY = b"\n    {"
@@ -101,7 +103,7 @@ class _Problems:
     @property
     def message(self) -> str | None:
         if self.fatal:
-            return f"{self.path}: {self.fatal}"
+            return f"{self.path}: {self.fatal} Nothing in it is shown."
         if self.first is None:
             return None
         more = f" ({self.count} {self.what} with something wrong in all)" if self.count > 1 else ""
@@ -195,14 +197,17 @@ class TrainerStateFollower:
         self.problems.path = path
         if size > MAX_STATE:
             self.current = key
-            self.problems.fatal = (f"{size / 2**20:,.0f} MB, more than the {MAX_STATE / 2**20:.0f} "
-                                   f"MB a trainer_state.json is read up to; not shown.")
+            self.problems.fatal = (f"{size / 2**20:,.1f} MB, more than the {MAX_STATE / 2**20:,.1f} "
+                                   f"MB a trainer_state.json is read up to.")
             return []
         try:
             with open(path, "rb") as f:
                 data = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) if size else b""
                 try:
-                    return self._take(key, self._parse(data, size))
+                    try:
+                        return self._take(key, self._parse(data, size))
+                    except _Broken:     # an entry the byte search misread: read it all
+                        return self._take(key, self._parse(data, size, whole=True))
                 finally:
                     if size:
                         data.close()
@@ -222,9 +227,9 @@ class TrainerStateFollower:
         top, entries = got
         return self._news(top, entries)
 
-    def _parse(self, data, size: int) -> tuple[dict, "_Entries"] | str:
+    def _parse(self, data, size: int, whole: bool = False) -> tuple[dict, "_Entries"] | str:
         """(the state without its log history, the entries) or why it cannot be read."""
-        layout = _layout(data)
+        layout = None if whole else _layout(data)
         if layout is not None:
             rest, entries = layout
         else:
@@ -255,6 +260,17 @@ class TrainerStateFollower:
         return top, entries
 
     def _news(self, top: dict, entries: "_Entries") -> list[dict]:
+        n = len(entries)
+        start = 0
+        if self.shown and n >= self.shown and entries.raw(self.shown - 1) == self.last_entry:
+            start = self.shown          # the same history, grown: only what is new
+        count = n - start
+        if count > SAMPLE_TARGET:
+            stride = count / SAMPLE_TARGET
+            picks = sorted({start + int(i * stride) for i in range(SAMPLE_TARGET)} | {n - 1})
+        else:
+            picks = list(range(start, n))
+        got = [(i, entries.get(i)) for i in picks]     # raises _Broken before anything changes
         out: list[dict] = []
         if not self.started:
             self.started = True
@@ -262,25 +278,14 @@ class TrainerStateFollower:
             rec, _ = records.check({"event": "start", "step": 0, "config": config})
             if rec is not None:
                 out.append(rec)
-        n = len(entries)
-        start = 0
-        if self.shown and n >= self.shown and entries.raw(self.shown - 1) == self.last_entry:
-            start = self.shown          # the same history, grown: only what is new
         if start == n:
             self.shown = n
             return out
         self.grew = True
-        count = n - start
-        if count > SAMPLE_TARGET:
-            stride = count / SAMPLE_TARGET
-            picks = sorted({start + int(i * stride) for i in range(SAMPLE_TARGET)} | {n - 1})
-        else:
-            picks = range(start, n)
-        for i in picks:
-            entry = entries.get(i)
-            if entry is _BAD or not isinstance(entry, dict):
-                self.problems.add(f"log_history entry {i + 1}", "not a JSON object (skipped)"
-                                  if entry is not _BAD else entries.why)
+        for i, entry in got:
+            if not isinstance(entry, dict):
+                self.problems.add(f"log_history entry {i + 1}",
+                                  f"a JSON {type(entry).__name__}, not an object (skipped)")
                 continue
             rec = _checked(log_record(entry), self.problems, f"log_history entry {i + 1}")
             if rec is not None:
@@ -291,7 +296,8 @@ class TrainerStateFollower:
         return out
 
 
-_BAD = object()
+class _Broken(Exception):
+    """An entry found by byte search is not one JSON object: the layout was misread."""
 
 
 class _Entries:
@@ -300,7 +306,6 @@ class _Entries:
     def __init__(self, history: list | None = None, data=None, starts: list[int] | None = None,
                  end: int = 0):
         self.history, self.data, self.starts, self.end = history, data, starts, end
-        self.why = "not JSON (skipped)"
         self.cache: dict[int, Any] = {}
 
     def __len__(self) -> int:
@@ -328,12 +333,10 @@ class _Entries:
         raw = self._slice(i)
         try:
             v = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            self.why = f"not JSON ({getattr(e, 'msg', None) or 'not UTF-8 text'}; skipped)"
-            v = _BAD
-        except RecursionError:
-            self.why = f"nested deeper than {records.MAX_DEPTH} levels (skipped)"
-            v = _BAD
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise _Broken from None
+        if not isinstance(v, dict):
+            raise _Broken
         self.cache[i] = v
         return v
 
@@ -465,7 +468,8 @@ class TensorBoardFollower:
                 config = json.loads(args)
             except (json.JSONDecodeError, RecursionError):
                 config = None
-            if isinstance(config, dict):
+            if isinstance(config, dict):    # unset settings (None) are left out
+                config = {k: v for k, v in config.items() if v is not None}
                 rec = _checked({"event": "start", "step": block.step, "config": config},
                                self.problems, where)
                 if rec is not None:
@@ -476,13 +480,21 @@ class TensorBoardFollower:
         values = {(trainer_tag(k) if hf else k): v for k, v in block.values.items()}
         if "step" in values:            # a tag named "step": kept under another name
             values["step (tag)"] = values.pop("step")
-        raw = log_record(values, block.step) if hf else {"step": block.step, **values}
-        if reader.start_wall is not None and "event" not in raw:
-            raw["time"] = block.wall_time - reader.start_wall
-        self.records += 1
-        rec = _checked(raw, self.problems, where)
-        if rec is not None:
-            out.append(rec)
+        raws = []
+        if hf and "train_runtime" in values:   # the summary, logged at the last step's heels
+            summary = {k: values.pop(k) for k in SUMMARY_KEYS if k in values}
+            if set(values) - {"epoch"}:
+                raws.append(log_record(values, block.step))
+            raws.append(log_record(summary, block.step))
+        else:
+            raws.append(log_record(values, block.step) if hf else {"step": block.step, **values})
+        for raw in raws:
+            if reader.start_wall is not None and "event" not in raw:
+                raw["time"] = block.wall_time - reader.start_wall
+            self.records += 1
+            rec = _checked(raw, self.problems, where)
+            if rec is not None:
+                out.append(rec)
         return out
 
 

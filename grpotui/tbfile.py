@@ -181,7 +181,8 @@ def write_scalars(path: str | Path, rows, start_wall: float = 1.7e9) -> None:
 # ------------------------------------------------------------------------------------ reading
 @dataclass
 class Block:
-    """The scalars (and kept texts) of consecutive records at one step."""
+    """The scalars (and kept texts) of consecutive records at one step, each tag once (a tag seen
+    again at the same step starts a new block: the Trainer logs its summary at the last step)."""
     step: int
     wall_time: float
     values: dict = field(default_factory=dict)
@@ -424,7 +425,7 @@ class EventFileReader:
             values, texts = self._values(e)
             if not values and not texts:
                 continue
-            if out and out[-1].step == e.step:
+            if out and out[-1].step == e.step and not (values.keys() & out[-1].values.keys()):
                 out[-1].values.update(values)
                 out[-1].texts.update(texts)
                 out[-1].wall_time = e.wall_time
