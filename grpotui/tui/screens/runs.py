@@ -256,19 +256,37 @@ def default_metrics(every: list[str], charted: list[str] | None, preferred: list
 
 
 # ============================================================================ reading the watch app
-def watch_runs(app) -> list[RunSummary]:
-    """Every run the watch app has heard from, with its charts' curves summarised."""
+def watch_charts(app):
+    """The watch dashboard's charts (on its own screen, the first on the stack), or None."""
     from grpotui.tui.widgets.charts import RunCharts
 
-    charts = app.query_one(RunCharts)
+    found = app.screen_stack[0].query(RunCharts) if app.screen_stack else None
+    return found.first() if found else None
+
+
+def watch_runs(app, charts, metrics: list[str], cache: dict | None = None) -> list[RunSummary]:
+    """Every run the watch app has heard from, with its charts' curves of `metrics` summarised
+    (through `cache`, where given: a curve is summarised again only when it has changed)."""
     out = []
     for i, run in enumerate(app.runs):
         if not run:
             continue
         data = charts.runs[i] if i < len(charts.runs) else None
         series = data.series if data is not None else {}
+        summaries = {}
+        for m in metrics:
+            s = series.get(m)
+            if s is None:
+                continue
+            stamp = (id(s), len(s.values), s.stride, s.latest_step, s.latest)
+            known = cache.get((i, m)) if cache is not None else None
+            if known is None or known[0] != stamp:
+                known = (stamp, summarise(s))
+                if cache is not None:
+                    cache[(i, m)] = known
+            summaries[m] = known[1]
         out.append(RunSummary(i, run.get("name") or "", run.get("config") or {}, run.get("step"),
-                              {m: summarise(s) for m, s in series.items()}))
+                              summaries))
     return out
 
 
@@ -327,11 +345,14 @@ class RunTableScreen(Screen[None]):
         self.collapsed: set[str] = set()
         self.metrics: list[str] | None = None     # None: default_metrics
         self.runs: list[RunSummary] = []
+        self.every: list[str] = []                # every metric the runs have
+        self.summaries: dict = {}                 # watch_runs' cache
         self.rows: list[Row] = []
         self.keys: list[str] = []                 # the group-by choices offered
         self.shown: tuple | None = None           # what the table was last built from
         self.colours: dict[int, Rgb] | None = None
         self.drawn: tuple | None = None           # (columns, rows with styles) on screen
+        self.charts = None                        # the dashboard's RunCharts (None: none)
 
     def compose(self):
         yield Static("", id="runs-title")
@@ -345,50 +366,56 @@ class RunTableScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self.refresh_table()
+        self.call_after_refresh(self.refresh_table)   # (the bar's Input and Select mount after this)
         self.set_interval(1 / REFRESH_HZ, self.refresh_table)
 
     # ------------------------------------------------------------------ data
-    def _read(self) -> list[RunSummary]:
-        return self.read_runs() if self.read_runs else watch_runs(self.app)
-
-    def _every_metric(self) -> list[str]:
-        names = {m for r in self.runs for m in r.metrics}
+    def _read(self) -> tuple[list[RunSummary], list[str]]:
+        """The runs (each with the table's metrics summarised) and every metric they have, the
+        familiar ones first."""
         from grpotui.tui.widgets.charts import PREFERRED
 
-        return [m for m in PREFERRED if m in names] + sorted(names - set(PREFERRED))
+        if self.read_runs is not None:
+            runs = self.read_runs()
+            names = {m for r in runs for m in r.metrics}
+            return runs, [m for m in PREFERRED if m in names] + sorted(names - set(PREFERRED))
+        if self.charts is None:   # the app is shutting down
+            return [], []
+        every = self.charts.all_metrics()
+        runs = watch_runs(self.app, self.charts, self.table_metrics(every), self.summaries)
+        return runs, every
 
-    def table_metrics(self) -> list[str]:
-        every = self._every_metric()
+    def table_metrics(self, every: list[str] | None = None) -> list[str]:
+        """The metrics the table shows: those chosen with m, else default_metrics."""
+        from grpotui.tui.widgets.charts import PREFERRED
+
+        every = self.every if every is None else every
         if self.metrics is not None:
             return [m for m in self.metrics if m in every]
-        from grpotui.tui.widgets.charts import PREFERRED
-
         return default_metrics(every, self._charted(), PREFERRED)
 
     def _charted(self) -> list[str] | None:
         """The metrics the charts were told to show (the picker's choice, or --metric), if any."""
-        charts = self._charts()
+        charts = self.charts
         if charts is None or (charts.chosen is None and not charts.patterns):
             return None
         return charts.shown_metrics()
 
     def _charts(self):
-        from grpotui.tui.widgets.charts import RunCharts
-
-        if self.read_runs is not None:
-            return None
-        found = self.app.query(RunCharts)
-        return found.first() if found else None
+        return None if self.read_runs is not None else watch_charts(self.app)
 
     # ------------------------------------------------------------------ drawing
     def refresh_table(self) -> None:
         """Rebuild the rows from the runs as they are now; redraw only if anything changed."""
         if not self.is_current and self.shown is not None:
             return
-        self.runs = self._read()
+        if self.charts is None or not self.charts.is_attached:   # (a query walks the dashboard)
+            self.charts = self._charts()
+        self.runs, self.every = self._read()
         self._offer_keys()
         metrics = self.table_metrics()
+        if self.sort.column not in column_keys(metrics):   # its metric went: by name
+            self.sort = Sort("name", self.sort.descending)
         self.rows = table_rows(self.runs, metrics, self.sort, self.filter, self.group_by,
                                self.collapsed)
         self._colour()
@@ -414,9 +441,8 @@ class RunTableScreen(Screen[None]):
         colours = group_colours(self.runs, self.group_by, self.family or charts_family())
         if colours != self.colours:
             self.colours = colours
-            charts = self._charts()
-            if charts is not None and hasattr(charts, "set_colours"):
-                charts.set_colours(colours)
+            if self.charts is not None and hasattr(self.charts, "set_colours"):
+                self.charts.set_colours(colours)
 
     def _draw(self, metrics: list[str]) -> None:
         """Update the cells that changed where the columns and rows are the same ones (the cursor
@@ -461,7 +487,8 @@ class RunTableScreen(Screen[None]):
             return rgb(self.colours[row.run])
         from grpotui.tui.widgets.charts import colour
 
-        return rgb(colour(row.run))
+        charts = self.charts   # the run's colour on the charts, as the legend shows it
+        return rgb(charts.colour_of(row.run) if hasattr(charts, "colour_of") else colour(row.run))
 
     def _label(self, key: str) -> Text:
         arrow = (" ▼" if self.sort.descending else " ▲") if key == self.sort.column else ""
@@ -523,7 +550,7 @@ class RunTableScreen(Screen[None]):
     def action_metrics(self) -> None:
         from grpotui.tui.screens.metrics import MetricsScreen
 
-        every = self._every_metric()
+        every = self.every
         if not every:
             self.notify("No metrics read yet.")
             return
@@ -547,7 +574,7 @@ class RunTableScreen(Screen[None]):
 
     @on(Select.Changed, "#runs-group")
     def _grouped(self, event: Select.Changed) -> None:
-        self.group_by = event.value or None if event.value is not Select.BLANK else None
+        self.group_by = event.value if isinstance(event.value, str) and event.value else None
         self.collapsed = set()
         self.refresh_table()
 
@@ -564,6 +591,11 @@ class RunTableScreen(Screen[None]):
         if row.run is None:
             self.action_toggle()
             return
-        select = getattr(self.app, "select_run", None)
-        if select is not None:
+        select = getattr(self.app, "select_run", None)   # the watch app's (not a table's own)
+        if select is not None and self.read_runs is None:
             select(row.run)
+            self.notify(f"{self.runs_by_index()[row.run].name}: selected (its groups and settings "
+                        f"show on the dashboard)")
+
+    def runs_by_index(self) -> dict[int, RunSummary]:
+        return {r.index: r for r in self.runs}
