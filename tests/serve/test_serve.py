@@ -1,0 +1,192 @@
+"""`grpotui serve` without a browser: its arguments, the page it hands out, the full room, and a
+served session's refusal to save presets."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from grpotui import cli
+from grpotui.served import NO_SAVE, SAVE, SAVE_REFUSED, SERVED_ENV
+
+pytest.importorskip("textual_serve")     # the serve extra; CI installs it (.ci/run)
+
+from grpotui.serve import (Plan, RoomServer, ServeError, beyond_warning, listens_beyond,  # noqa: E402
+                           make_plan)
+
+GRPOTUI = [sys.executable, "-m", "grpotui"]
+
+
+@pytest.fixture(autouse=True)
+def _user_presets(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRPOTUI_PRESETS_DIR", str(tmp_path / "presets"))
+    monkeypatch.delenv(SERVED_ENV, raising=False)
+
+
+# ============================================================================ arguments
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--port", "0"], "--port 0: a port is a whole number from 1 to 65535 (default 8000; "
+                               "ports below 1024 need root)."),
+    (["serve", "--port", "65536"], "--port 65536: a port is a whole number from 1 to 65535"),
+    (["serve", "--max-sessions", "0"], "--max-sessions 0: must be at least 1 (each browser tab is "
+                                       "one session; default: the number of cores"),
+    (["serve", "notebook"], "unknown app 'notebook': serve one of learn (the canvases), dashboard "
+                            "(training live) or watch PATH... (metrics files)"),
+    (["serve", "watch"], "`grpotui serve watch` needs the metrics files (or folders) to show"),
+    (["serve", "watch", "no/such/run.jsonl"], "no/such/run.jsonl: no such file or folder."),
+    (["serve", "learn", "nope"], "`grpotui serve learn` takes at most one canvas name (got nope); "
+                                 "canvases: rollout, variance, baseline, clip, length, lab"),
+    (["serve", "dashboard", "x"], "`grpotui serve dashboard` takes no paths (got x)"),
+    (["serve", "--host", "no-such-host.invalid"], "--host no-such-host.invalid: not an address or "
+                                                  "a name this machine can resolve"),
+    (["serve", "--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    (["serve", "--set", "group_size=0"], "--set group_size: 0 is out of range"),
+])
+def test_bad_arguments_exit_2_with_one_paragraph(args, message):
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"grpotui: error: {message}"), result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+
+
+def test_watch_takes_no_preset(tmp_path):
+    run = tmp_path / "run.jsonl"
+    run.write_text("")
+    with pytest.raises(ServeError, match="`serve watch` trains nothing"):
+        make_plan("watch", [str(run)], preset="sort4")
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([*GRPOTUI, "serve", "--port", str(port)], capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (f"grpotui: error: cannot listen on 127.0.0.1 port {port}: Address "
+                           f"already in use. Choose another --port (or stop what uses it).\n")
+
+
+def test_the_session_command_is_this_python_and_grpotui_with_the_teachers_arguments(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("group_size: 4\n")
+    plan = make_plan("learn", ["baseline"], preset=str(preset), sets=["learning_rate=0.01"],
+                     presets_dir=tmp_path / "p")
+    assert plan.argv == [sys.executable, "-m", "grpotui", "learn", "baseline",
+                         "--presets-dir", str((tmp_path / "p").resolve()),
+                         "--preset", str(preset.resolve()), "--set", "learning_rate=0.01"]
+    assert plan.command.startswith("exec ") and plan.title == "grpotui learn"
+    assert (plan.host, plan.port, plan.allow_save, plan.beyond) == ("127.0.0.1", 8000, False, None)
+    assert make_plan("dashboard", [], preset="sort4").argv == [sys.executable, "-m", "grpotui",
+                                                              "--preset", "sort4"]
+    run = tmp_path / "run.jsonl"
+    run.write_text("")
+    assert make_plan("watch", [str(run)]).argv[3:] == ["watch", str(run.resolve())]
+    assert make_plan("learn", []).max_sessions >= 1
+
+
+def test_where_it_listens_and_the_warning():
+    assert listens_beyond("127.0.0.1") is None
+    assert listens_beyond("localhost") is None
+    assert listens_beyond("0.0.0.0") == "every network interface"
+    plan = make_plan("learn", [], host="0.0.0.0", port=8123, max_sessions=3)
+    assert beyond_warning(plan) == (
+        "grpotui serve: warning: listening on every network interface (0.0.0.0), not only this "
+        "machine: anyone who can reach port 8123 here can open sessions (there is no password); "
+        "serve on a network you trust, or leave out --host to serve this machine only.")
+    assert plan.url == f"http://{socket.gethostname()}:8123"      # not http://0.0.0.0:8123
+
+
+# ============================================================================ the page
+async def test_the_page_names_the_host_the_browser_asked_for_and_a_full_room_says_so(
+        aiohttp_client_factory):
+    plan = Plan(["true"], "grpotui learn", "0.0.0.0", 8000, 2, False, "every network interface")
+    server = RoomServer(plan)
+    client = await aiohttp_client_factory(await server._make_app())
+    page = await (await client.get("/", headers={"Host": "classroom-pc:8000"})).text()
+    assert 'data-session-websocket-url="ws://classroom-pc:8000/ws"' in page   # not ws://0.0.0.0
+    assert 'href="http://classroom-pc:8000/static/css/xterm.css"' in page
+    odd = await (await client.get("/", headers={"Host": 'x"><script>'})).text()
+    assert "<script>\"" not in odd and 'data-session-websocket-url="ws://0.0.0.0:8000/ws"' in odd
+    server.in_use = 2
+    full = await client.get("/")
+    assert full.status == 503
+    assert "grpotui learn: the room is full" in await full.text()
+    assert "at most 2 sessions at once (one per open browser tab), and all are in use" in \
+        " ".join((await full.text()).split())
+
+
+@pytest.fixture
+async def aiohttp_client_factory():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    clients = []
+
+    async def make(app):
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+# ============================================================================ saving
+def test_save_preset_is_refused_in_a_served_session_unless_allowed(monkeypatch, tmp_path):
+    from grpotui.config import TrainConfig
+    from grpotui.presets import PresetError, save_preset
+
+    monkeypatch.setenv(SERVED_ENV, NO_SAVE)
+    with pytest.raises(PresetError) as refused:
+        save_preset("mine", "", TrainConfig(), tmp_path)
+    assert str(refused.value) == SAVE_REFUSED
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv(SERVED_ENV, SAVE)                 # grpotui serve --allow-save
+    assert save_preset("mine", "", TrainConfig(), tmp_path) == tmp_path / "mine.yaml"
+
+
+async def test_ctrl_s_in_a_served_session_says_saving_is_off(monkeypatch, tmp_path):
+    from grpotui.presets import find_preset
+    from grpotui.tui.app import GrpoApp
+
+    monkeypatch.setenv(SERVED_ENV, NO_SAVE)
+    # the refusal comes before anything reads the training: no training process is needed
+    monkeypatch.setattr(GrpoApp, "start_training", lambda self, config, paused: None)
+    app = GrpoApp(find_preset("lecture-centered").config, preset_name="lecture-centered",
+                  paused=True, presets_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "SaveScreen"
+        assert [n.message for n in app._notifications] == [SAVE_REFUSED]
+        assert "Saving presets is off in this served session" in SAVE_REFUSED
+        await app.action_quit()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_served_learn_does_not_open_the_lab_after_the_tab_has_closed(monkeypatch):
+    """textual-serve ends the tab when `grpotui learn`'s first app ends, so choosing `lab` there
+    must end the session's process rather than train in a second app nobody sees."""
+    ran = []
+
+    def fake_run_app(the_app, what):
+        ran.append(type(the_app).__name__)
+        return "lab"                                    # the picker's `lab` was chosen
+
+    monkeypatch.setattr(cli, "run_app", fake_run_app)
+    monkeypatch.setenv(SERVED_ENV, NO_SAVE)
+    assert CliRunner().invoke(cli.app, ["learn"]).exit_code == 0
+    assert ran == ["LearnApp"]
+    monkeypatch.delenv(SERVED_ENV)
+    ran.clear()
+    assert CliRunner().invoke(cli.app, ["learn"]).exit_code == 0
+    assert ran == ["LearnApp", "GrpoApp"]                 # in a terminal the lab follows
