@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -214,7 +215,7 @@ class GrpoApp(text.PlainNotifications, App):
             self.query_one("#curves").border_title = "curves"
             self.query_one(Curves).set_task(self.config)
             self.query_one("#controls").border_title = \
-                "the lab: try these (at next rollout)" if self.lab else \
+                "the lab: try these" if self.lab else \
                 "controls (apply at next rollout)"
         self.query_one("#clip-plot", ClipPlot).border_title = "PPO clip"
         self.query_one("#clip-plot", ClipPlot).replot()
@@ -681,8 +682,14 @@ class GrpoApp(text.PlainNotifications, App):
     def action_help(self) -> None:
         from grpotui.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if self.check_action(
-            b.action.split("(")[0], ())], watching=self.watching))
+        # the clip plot's keys say so when it is hidden (a short terminal: it shows from 32 rows)
+        hidden = not self.query_one(ClipPlot).region.area
+        why = "hidden now" if self.watching else "hidden now: it shows from 32 rows"
+        self.push_screen(HelpScreen([
+            replace(b, description=f"{b.description} ({why})")
+            if hidden and b.action.startswith(("advantage", "cycle_signs")) else b
+            for b in self.BINDINGS if self.check_action(b.action.split("(")[0], ())],
+            watching=self.watching))
 
     def action_save_preset(self) -> None:
         from grpotui.presets import PresetError, PresetExists, save_preset

@@ -347,6 +347,18 @@ async def test_clip_plot_keys_say_when_the_plot_is_hidden(lecture_config):
         assert any("The clip plot is hidden (the terminal is short: it shows from 32 rows)"
                    in str(n.message) for n in app._notifications)
         assert plot.magnitude == 0.8                  # nothing changed out of sight
+        # help says so too, beside those keys
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = "\n".join(str(w.render()) for w in app.screen.query(Static))
+        assert "         +  |A| up (clip plot) (hidden now: it shows from 32 rows)" in text
+        assert "         x  Clip plot: +A/-A/both (hidden now: it shows from 32 rows)" in text
+        await pilot.press("escape")
+        # the controls panel shows 6 rows of its 14 controls: its border says there are more
+        controls = app.query_one("#controls")
+        assert str(controls.border_subtitle) == "↓ more"
+        controls.scroll_end(animate=False)
+        await wait_for(pilot, lambda: str(controls.border_subtitle) == "", "the end of the list")
         await pilot.resize_terminal(120, 40)
         await wait_for(pilot, lambda: plot.region.area > 0, "the plot on a tall terminal")
         await pilot.press("plus")

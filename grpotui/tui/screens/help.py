@@ -35,7 +35,9 @@ class HelpScreen(ModalScreen[None]):
         text.append("\nGroups: ", "bold").append(
             "r reward, Δ delta, ρ after update (the response's ratio once the last inner step has "
             "changed the policy; the clip plot shows the ratios the loss saw, before it), ✓ exact "
-            "match, ∎ stopped at EOS, ✂ truncated.\n")
+            "match, ∎ stopped at EOS, ✂ truncated; a mix's parts, abbreviated where narrow: p "
+            "position_match, i inclusion_ordering, e exact_match, a answer_slots; raised digits: "
+            "a token's probability in percent (<¹ under 1%).\n")
         text.append("\nSystem: ", "bold").append(
             "y shows or hides the system panel: the training process's CPU, resident memory (RSS), "
             "the machine's memory in use (RAM) and, on a GPU, its utilisation and memory"

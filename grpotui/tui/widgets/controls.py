@@ -54,11 +54,19 @@ MIX = "mix…"    # the reward control's last option: opens the mix dialog
 LAB = ("delta-mode", "group-size", "learning-rate")
 LAB_SPEED = 5.0   # the lab starts at 5 rollouts/s: its climb (~40 rollouts) lasts ~8 s to watch
 LAB_HINTS = {
-    "delta-mode": "try raw (no baseline): the mean reward stalls near 2.7 of 5; centered "
-                  "reaches 3.7",
-    "group-size": "try 1: every group is \"all equal: no signal\" and the reward stops moving",
-    "learning-rate": "try 0.01: 3.3 within 10 rollouts, then stuck; 0.0001: a slow climb",
+    "delta-mode": "try raw, then r (start over): no baseline; the reward stalls at 3.3 of 5 "
+                  "(centered: 3.7 at rollout 23)",
+    "group-size": "try 1, then r: every group is \"all equal: no signal\", its deltas 0; the "
+                  "reward never climbs (1.7 to 2.7)",
+    "learning-rate": "try 0.01, then r: 4.3 of 5 at rollout 18; 0.0001: 3.7 only at rollout "
+                     "114",
 }
+LAB_HINTS_NARROW = {   # the same, in one line of a narrow panel (80 columns)
+    "delta-mode": "raw, then r: 3.3 of 5, not 3.7",
+    "group-size": "1, then r: no signal, no climb",
+    "learning-rate": "0.01, then r: 4.3 at rollout 18",
+}
+NARROW_HINTS_BELOW = 60   # panel columns under which the narrow hints show
 # the loss types that give one loss when every response has the same length (grpo.coinciding_loss_
 # types: factor 1 at length n = max_completion_length); "mean", the lecture's, is bnpo then too
 EQUAL_AT_FIXED_LENGTH = ("mean", "grpo", "bnpo", "dapo", "dr_grpo")
@@ -297,6 +305,10 @@ class Controls(Vertical):
         self.watch(self, "scroll_y", lambda _: self._mark_more(), init=False)
 
     def on_resize(self) -> None:
+        if self.lab:
+            hints = LAB_HINTS_NARROW if self.size.width < NARROW_HINTS_BELOW else LAB_HINTS
+            for wid, hint in hints.items():
+                self.query_one(f"#{wid}-hint", Static).update(text.plain(hint))
         self.call_after_refresh(self._mark_more)
 
     def _mark_more(self) -> None:
