@@ -195,6 +195,10 @@ def learn(
         app = LearnApp(name, config, preset_name=found.name, rollout_config=rollout_config)
         if run_app(app, "grpotui learn") != "lab":
             return
+        from grpotui.served import served
+
+        if served():    # textual-serve closed the tab with the first app: a lab now would train unseen
+            return
     from grpotui.tui.app import GrpoApp
 
     run_app(GrpoApp(config=config, preset_name=found.name, presets_dir=presets_dir, lab=True),
@@ -247,6 +251,42 @@ def watch(
 
     run_app(GrpoApp(source=source, smoothing=smoothing, x=x, metric_patterns=metric),
             "grpotui watch")
+
+
+@app.command()
+def serve(
+    what: str = typer.Argument("learn", help="What each browser tab gets: learn (the canvases), "
+                               "dashboard (training live) or watch (metrics files)."),
+    args: Optional[List[str]] = typer.Argument(None, help="learn: a canvas name (optional); "
+                                               "watch: the metrics files or folders."),
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on: 127.0.0.1 "
+                             "(this machine only) or 0.0.0.0 (every network interface: a room)."),
+    port: int = typer.Option(8000, "--port", help="The port to listen on."),
+    max_sessions: Optional[int] = typer.Option(None, "--max-sessions", help="At most this many "
+                                               "sessions (browser tabs) at once; default: the "
+                                               "number of cores, since each trains."),
+    allow_save: bool = typer.Option(False, "--allow-save", help="Let sessions save presets "
+                                    "(into the presets folder); off by default."),
+    preset: Optional[str] = PresetOpt,
+    set_: Optional[List[str]] = SetOpt,
+    presets_dir: Optional[Path] = PresetsDirOpt,
+) -> None:
+    """Serve the canvases, the dashboard or `watch` to web browsers (textual-serve): one app
+    process per browser tab, ended when the tab closes. Students open http://HOST:PORT."""
+    try:
+        import textual_serve  # noqa: F401
+    except ImportError:
+        raise fail("`grpotui serve` needs textual-serve, which is not installed: install grpotui "
+                   "with its serve extra, e.g. `pip install -c constraints.txt \".[serve]\"`."
+                   ) from None
+    from grpotui.serve import make_plan, serve as serve_plan
+
+    try:
+        plan = make_plan(what, args, host=host, port=port, max_sessions=max_sessions,
+                         allow_save=allow_save, preset=preset, sets=set_, presets_dir=presets_dir)
+        serve_plan(plan)
+    except ConfigError as e:
+        raise fail(str(e)) from None
 
 
 @app.command()

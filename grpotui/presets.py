@@ -181,6 +181,10 @@ def save_preset(name: str, description: str, config: TrainConfig,
                 presets_dir: str | os.PathLike | None = None, *, overwrite: bool = False) -> Path:
     """Write a user preset atomically: a temporary file in the same folder, then a rename, so an
     interrupted save leaves the old file (or none), never a half-written one."""
+    from grpotui.served import save_refusal
+
+    if refused := save_refusal():       # a `grpotui serve` session without --allow-save
+        raise PresetError(refused)
     name = check_savable_name(name)
     udir = user_dir(presets_dir)
     path = udir / f"{name}.yaml"

@@ -692,6 +692,11 @@ class GrpoApp(text.PlainNotifications, App):
             watching=self.watching))
 
     def action_save_preset(self) -> None:
+        from grpotui.served import save_refusal
+
+        if refused := save_refusal():     # a `grpotui serve` session without --allow-save
+            self.notify(refused, title="not saved", severity="warning", timeout=8)
+            return
         from grpotui.presets import PresetError, PresetExists, save_preset
         from grpotui.tui.screens.confirm import ConfirmScreen
         from grpotui.tui.screens.presets import SaveScreen, diff_text
