@@ -55,7 +55,7 @@ def test_a_canvas_opens_the_learn_app(opened, name):
     (kind, app), = opened
     assert kind == "learn" and app.start_name == name
     assert app.rollout_config.policy == "autoregressive"       # sort4-ar without --preset
-    assert app.config.policy == "transformer"                  # the default preset for the lab
+    assert app.config.policy == "lecture" and app.preset_name == "lab"   # the lab's preset
 
 
 def test_preset_and_set_choose_the_rollout_policy(opened):
@@ -72,4 +72,5 @@ def test_lab_opens_the_dashboard_directly_or_from_the_picker(opened, monkeypatch
     monkeypatch.setattr(LearnApp, "next_result", "lab", raising=False)   # lab chosen in the picker
     assert invoke().exit_code == 0
     assert [k for k, _ in opened] == ["learn", "lab"]
-    assert opened[1][1].preset_name == "default"
+    assert opened[1][1].preset_name == "lab" and opened[1][1].lab       # the guided lab
+    assert opened[1][1].config.prompts == [[1, 0, 2], [3, 2, 4], [1, 2, 3]]
