@@ -73,6 +73,11 @@ async def test_watch_shows_the_selected_runs_system_records_and_y_hides_them(tmp
         assert message(app) == "no system records yet" and rows(app) == {}
         panel.select(0)                             # (what a run switch may call to be instant)
         assert len(rows(app)) == 5 and message(app) is None
+        # a new run written into the same file starts its system history over
+        panel.add_run(0, [{"event": "start", "step": 0}, {"event": "system", "step": 1,
+                                                          "system/cpu_percent": 3.0}], 0)
+        assert rows(app) == {"CPU": "3%"}
+        assert app.query_one("#system-spark-cpu-percent", Sparkline).data == [3.0]
 
         await pilot.press("question_mark")
         help_text = "\n".join(str(s.render()) for s in app.screen.query(Static))

@@ -81,7 +81,6 @@ class SystemPanel(Vertical):
         self.shown = 0                        # the run whose metrics show
         self.sampler: Sampler | None = None
         self.failed: str | None = None
-        self.user_set = False                 # toggled by the user: the size no longer decides
 
     def compose(self):
         yield Label(self._waiting(), id="system-message")
@@ -113,9 +112,18 @@ class SystemPanel(Vertical):
             self._draw()
 
     def add_run(self, run: int, events: list[dict], selected: int) -> None:
-        """A watched run's snapshot events: its system records are kept; the panel shows the
-        selected run's."""
-        samples = [e for e in events if e.get("event") == "system"]
+        """A watched run's snapshot events: its system records are kept (a start record, as in a
+        file replaced by a new run, starts them over); the panel shows the selected run's."""
+        samples: list[dict] = []
+        for e in events:
+            kind = e.get("event")
+            if kind == "system":
+                samples.append(e)
+            elif kind == "start" and run in self.runs:
+                samples = []
+                del self.runs[run]
+                if run == self.shown:
+                    self._draw()
         if samples:
             self.add(samples, run)
         self.select(selected)
@@ -129,7 +137,6 @@ class SystemPanel(Vertical):
     def toggle(self) -> bool:
         """Show or hide the panel; whether it shows now."""
         self.display = not self.display
-        self.user_set = True
         return self.display
 
     # ------------------------------------------------------------------ training: sampling
