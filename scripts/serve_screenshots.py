@@ -83,7 +83,8 @@ def main() -> int:
         browser.wait_for_text("lecture-centered")
         trainer = wait_until(lambda: [p for p in dashboard.sessions()
                                       if "spawn_main" in command_line(p)], "training")[0]
-        browser.wait_for_text("step ")
+        wait_until(lambda: "waiting for the first rollout" not in browser.screen_text(),
+                   "the first rollout on screen")
         app = apps(dashboard, "")[0]
         browser.driver.save_screenshot(str(args.out / "serve-dashboard.png"))
         print(f"dashboard session: app {memory(app)}; training process {memory(trainer)}")
