@@ -210,7 +210,10 @@ def watch(
     paths: List[Path] = typer.Argument(..., help="Metrics files (.jsonl or .csv, from `grpotui "
                                        "run --metrics`, the dashboard's --metrics or the TRL "
                                        "integration) or folders of them. A file may not exist "
-                                       "yet: it is waited for."),
+                                       "yet: it is waited for. Also a Hugging Face Trainer's "
+                                       "output folder (its trainer_state.json and checkpoints, or "
+                                       "TensorBoard event files: one run), a trainer_state.json or "
+                                       "an event file (needs the tb extra)."),
     name: Optional[List[str]] = typer.Option(None, "--name", "-n", help="The legend name of each "
                                              "run, in order (repeatable; default: the file's name "
                                              "without extension)."),
