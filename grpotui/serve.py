@@ -34,7 +34,7 @@ from aiohttp import web
 from textual_serve.server import Server
 
 from grpotui.config import ConfigError
-from grpotui.served import NO_SAVE, SAVE, SERVED_ENV
+from grpotui.served import NO_SAVE, SAVE, SERVED_ENV, SERVER_PID_ENV
 
 APPS = ("learn", "dashboard", "watch")
 DEFAULT_HOST = "127.0.0.1"
@@ -303,6 +303,7 @@ def _check_free(host: str, port: int) -> None:
 def serve(plan: Plan) -> None:
     """Serve until Ctrl+C or SIGTERM. ServeError if the address cannot be listened on."""
     os.environ[SERVED_ENV] = SAVE if plan.allow_save else NO_SAVE     # every session inherits it
+    os.environ[SERVER_PID_ENV] = str(os.getpid())
     if plan.beyond is not None:
         print(beyond_warning(plan), file=sys.stderr, flush=True)
     server = RoomServer(plan)

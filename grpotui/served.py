@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 SERVED_ENV = "GRPOTUI_SERVED"
+SERVER_PID_ENV = "GRPOTUI_SERVER_PID"   # the server's pid, so a session can end with it
 NO_SAVE, SAVE = "no-save", "save"
 
 SAVE_REFUSED = ("Saving presets is off in this served session: the teacher started `grpotui serve` "
@@ -30,3 +31,26 @@ def save_refusal() -> str | None:
     if value is None or value == SAVE:
         return None
     return SAVE_REFUSED      # "no-save" or anything unexpected: refuse
+
+
+def end_with_the_server() -> None:
+    """In a served session on Linux: ask the kernel for SIGTERM when the server dies, however it
+    dies (kill -9 included), so that no session, and so no training, outlives it; Textual's web
+    driver quits the app on SIGTERM, and the command line then ends its training process. A server
+    already gone ends the session now. Elsewhere (or outside a session) this does nothing."""
+    server = os.environ.get(SERVER_PID_ENV)
+    if not served() or not server or not server.isdigit() or not hasattr(os, "getppid"):
+        return
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != int(server):     # the server died before we asked
+        sys.exit(1)

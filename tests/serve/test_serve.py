@@ -193,3 +193,34 @@ def test_a_served_learn_does_not_open_the_lab_after_the_tab_has_closed(monkeypat
     ran.clear()
     assert CliRunner().invoke(cli.app, ["learn"]).exit_code == 0
     assert ran == ["LearnApp", "GrpoApp"]                 # in a terminal the lab follows
+
+
+# ============================================================================ the server's end
+PARENT = """
+import os, subprocess, sys
+env = {**os.environ, "GRPOTUI_SERVED": "no-save", "GRPOTUI_SERVER_PID": str(os.getpid())}
+child = subprocess.Popen([sys.executable, "-c", "from grpotui.served import end_with_the_server; "
+                          "end_with_the_server(); print('armed', flush=True); "
+                          "import time; time.sleep(600)"], env=env, stdout=subprocess.PIPE,
+                         text=True)
+assert child.stdout.readline() == "armed\\n"
+print(child.pid, flush=True)
+child.wait()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_session_ends_when_its_server_is_killed():
+    """kill -9 of the server: each session gets SIGTERM from the kernel (the app then quits and
+    ends its training; tests/serve/test_serve_browser.py shows a closed tab doing the same)."""
+    from tests.serve.browser import alive, wait_until
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert alive(child)
+        parent.kill()
+        parent.wait(30)
+        wait_until(lambda: not alive(child), "the session to end with its server", limit=15)
+    finally:
+        parent.kill()
