@@ -321,7 +321,7 @@ class RunTableScreen(Screen[None]):
     RunTableScreen #runs-table { height: 1fr; }
     """
     BINDINGS = [
-        Binding("escape", "close", "Back"),
+        Binding("escape,R", "close", "Back"),
         Binding("s", "sort(1)", "Sort: next column"),
         Binding("S", "sort(-1)", "Sort: previous column", show=False),
         Binding("r", "reverse", "Reverse sort"),
@@ -350,7 +350,7 @@ class RunTableScreen(Screen[None]):
         self.rows: list[Row] = []
         self.keys: list[str] = []                 # the group-by choices offered
         self.shown: tuple | None = None           # what the table was last built from
-        self.colours: dict[int, Rgb] | None = None
+        self.colours: dict[int, Rgb] | None | str = "unset"   # set on the charts at once
         self.drawn: tuple | None = None           # (columns, rows with styles) on screen
         self.charts = None                        # the dashboard's RunCharts (None: none)
 
@@ -420,7 +420,7 @@ class RunTableScreen(Screen[None]):
                                self.collapsed)
         self._colour()
         state = (tuple(metrics), self.sort, tuple(self.rows), tuple(sorted(
-            (self.colours or {}).items())))
+            (self.colours or {}).items())))   # (colours: never "unset" after _colour)
         if state == self.shown:
             return
         self.shown = state
@@ -452,10 +452,13 @@ class RunTableScreen(Screen[None]):
         rows = [(row, self._row_style(row)) for row in self.rows]
         if self.drawn is not None and self.drawn[0] == columns and \
                 [r.key for r, _ in self.drawn[1]] == [r.key for r, _ in rows]:
-            for old, (row, style) in zip(self.drawn[1], rows):
-                if old != (row, style):
-                    for (key, _), cell in zip(columns, self._cells(row, style)):
-                        table.update_cell(row.key, key, cell, update_width=True)
+            for (old, old_style), (row, style) in zip(self.drawn[1], rows):
+                if (old, old_style) == (row, style):
+                    continue
+                cells = self._cells(row, style)
+                for j, (key, _) in enumerate(columns):
+                    if old.cells[j] != row.cells[j] or (j == 0 and old_style != style):
+                        table.update_cell(row.key, key, cells[j], update_width=True)
         else:
             at, scroll_x = table.cursor_row, table.scroll_x
             old_key = self._row_key(at)
@@ -483,7 +486,7 @@ class RunTableScreen(Screen[None]):
         if row.run is None:
             colour = (self.family or charts_family())(row.group or 0, 0)
             return f"b {rgb(colour)}"
-        if self.colours is not None and row.run in self.colours:
+        if isinstance(self.colours, dict) and row.run in self.colours:
             return rgb(self.colours[row.run])
         from grpotui.tui.widgets.charts import colour
 
