@@ -188,9 +188,9 @@ async def test_picker_help_palette_and_esc():
                                                                       "LengthCanvas"]
 
 
-async def test_l_on_the_dashboard_offers_it():
+async def test_l_on_the_dashboard_offers_it_and_esc_in_the_lab_opens_the_list():
     app = GrpoApp(find_preset("lecture-centered").config, preset_name="lecture-centered",
-                  paused=True)
+                  paused=True, lab=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.state == "paused", "the paused worker")
         await pilot.press("l")
@@ -201,6 +201,14 @@ async def test_l_on_the_dashboard_offers_it():
         await pilot.pause()
         assert isinstance(app.screen, Canvas) and app.screen.NAME == "length"
         await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert app.screen is app.default_screen
+        # the lab (`grpotui learn lab`): esc outside a control goes back to the list of canvases
+        app.screen.query_one("#groups").focus()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.default_screen
         await app.action_quit()

@@ -29,6 +29,16 @@ LAB_PRESET = "lab"            # `grpotui learn lab` without --preset: the lectur
 NAMES = (*CANVASES, LAB[0])
 
 
+def kept(app) -> dict:
+    """The canvases' kept state in this app, by canvas name (Canvas.remember): a canvas left with
+    esc and opened again comes back as it was (within one app: `grpotui learn`, or the
+    dashboard's `l`)."""
+    store = getattr(app, "learn_kept", None)
+    if store is None:
+        store = app.learn_kept = {}
+    return store
+
+
 def make_canvas(name: str):
     module, cls, _ = CANVASES[name]
     return getattr(importlib.import_module(f"grpotui.tui.learn.{module}"), cls)()
@@ -40,6 +50,8 @@ def open_canvas(app, name: str) -> None:
     from grpotui.tui.learn.picker import PickerScreen
 
     while isinstance(app.screen, Canvas) or getattr(app.screen, "is_modal", False):
+        if isinstance(app.screen, Canvas):
+            app.screen.remember()
         app.pop_screen()
     if not isinstance(app.screen, PickerScreen):
         app.push_screen(PickerScreen())

@@ -35,8 +35,9 @@ def key_text(keys: str) -> str:
 
 class Slider(Widget, can_focus=True):
     """One setting on a line: `label ◀━━━●━━━▶ value`. ←/→ or −/+ move it one notch; enter or a
-    digit opens a prompt for a typed value. Values come from a list of allowed values (`values`)
-    or from lo..hi in steps of `step`; a typed value may be anything in [lo, hi]."""
+    digit opens a prompt for a typed value. Values come from a list of allowed values (`values`,
+    from lo to hi) or from lo..hi in steps of `step` (the notches reach both ends exactly); a typed
+    value may be anything in [lo, hi] (a whole number on an integer slider)."""
 
     DEFAULT_CSS = """
     Slider { height: 1; width: 1fr; }
@@ -63,6 +64,9 @@ class Slider(Widget, can_focus=True):
         super().__init__(**kw)
         self.label, self.lo, self.hi, self.step = label, lo, hi, step
         self.values = list(values) if values else None
+        if self.values and (self.values[0] != lo or self.values[-1] != hi):
+            raise ValueError(f"{label}: the notches {self.values[0]}..{self.values[-1]} must run "
+                             f"from lo to hi ({lo}..{hi}), so arrows and typing agree")
         self.integer = integer
         self.fmt = fmt or (lambda v: f"{v:g}")
         self.label_width = label_width
@@ -83,20 +87,26 @@ class Slider(Widget, can_focus=True):
             if announce:
                 self.post_message(self.Changed(self, v))
 
-    def action_nudge(self, direction: int) -> None:
+    def notch(self, direction: int) -> float | None:
+        """The value one notch up (direction 1) or down (-1), or None at that end."""
         if self.values:
             if direction > 0:
                 bigger = [x for x in self.values if x > self.value]
-                target = bigger[0] if bigger else self.value
-            else:
-                smaller = [x for x in self.values if x < self.value]
-                target = smaller[-1] if smaller else self.value
-        else:
-            # a multiple of step from lo, so nudging after a typed value lands back on the grid
-            k = (self.value - self.lo) / self.step
-            k = math.floor(k + 1e-9) + 1 if direction > 0 else math.ceil(k - 1e-9) - 1
-            target = self.lo + k * self.step
-        if target == self.value or not self.lo <= target <= self.hi:
+                return bigger[0] if bigger else None
+            smaller = [x for x in self.values if x < self.value]
+            return smaller[-1] if smaller else None
+        # a multiple of step from lo, so nudging after a typed value lands back on the grid;
+        # rounded like a typed value (0.1 + 29 * 0.1 is 3.0000000000000004, past hi = 3.0)
+        k = (self.value - self.lo) / self.step
+        k = math.floor(k + 1e-9) + 1 if direction > 0 else math.ceil(k - 1e-9) - 1
+        target = round(self.lo + k * self.step, 10)
+        if not self.lo <= target <= self.hi:
+            return None
+        return target
+
+    def action_nudge(self, direction: int) -> None:
+        target = self.notch(direction)
+        if target is None or target == self.value:
             self.app.bell()
             return
         self.set_value(target)
@@ -121,7 +131,9 @@ class Slider(Widget, can_focus=True):
             v = float(text.strip())
         except ValueError:
             raise ValueError(f"'{text.strip()}' is not a number; {self.label} takes {allowed}.")
-        if not math.isfinite(v) or not self.lo <= v <= self.hi or (self.integer and v != int(v)):
+        if self.integer and math.isfinite(v) and v != int(v):
+            raise ValueError(f"{text.strip()} is not a whole number; {self.label} takes {allowed}.")
+        if not math.isfinite(v) or not self.lo <= v <= self.hi:
             raise ValueError(f"{text.strip()} is out of range; {self.label} takes {allowed}.")
         return v
 
@@ -151,9 +163,11 @@ class Slider(Widget, can_focus=True):
 
 
 class TypeValueScreen(ModalScreen[float | None]):
-    """Type a slider's value; a wrong one is refused here with what is allowed."""
+    """Type a slider's value; a wrong one is refused here with what is allowed. esc cancels the
+    typing and stays on the canvas (its own footer says so, over the canvas's `esc Canvases`)."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel typing"),
+                Binding("enter", "apply", "Apply", key_display="enter", priority=True)]
 
     def __init__(self, slider: Slider, first: str = "") -> None:
         super().__init__()
@@ -166,6 +180,7 @@ class TypeValueScreen(ModalScreen[float | None]):
                          f"{s.fmt(s.hi)}, then enter (esc cancels).")
             yield Input(self.first or s.fmt(s.value), id="type-value-input")
             yield Static("", id="type-value-error")
+        yield Footer()
 
     def on_mount(self) -> None:
         inp = self.query_one(Input)
@@ -173,11 +188,17 @@ class TypeValueScreen(ModalScreen[float | None]):
         if not self.first:
             inp.action_select_all()
 
+    def action_apply(self) -> None:          # enter (over the Input's own, so the footer shows it)
+        self._apply(self.query_one(Input).value)
+
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._apply(event.value)
+
+    def _apply(self, typed: str) -> None:
         try:
-            value = self.slider.parse(event.value)
+            value = self.slider.parse(typed)
         except ValueError as e:
             self.query_one("#type-value-error", Static).update(text.plain(e, "$error"))
             return
@@ -209,6 +230,7 @@ class Canvas(Screen):
     ABOUT: tuple[str, ...] = ()
     PLAYABLE = False  # playable canvases add PLAY_BINDINGS to their BINDINGS
     LEARN = True    # the dashboard pauses its own keys while a learn screen is on top
+    KEEP: tuple[str, ...] = ()   # attributes kept, with the sliders, when the canvas is left
 
     DEFAULT_CSS = """
     Canvas { layout: vertical; }
@@ -233,6 +255,7 @@ class Canvas(Screen):
         super().__init__()
         self.playing = False
         self._timer = None
+        self.restored: bool | None = None    # None until restore() ran; then whether it found state
 
     # ---------------------------------------------------------------- to override
     def body(self):
@@ -276,7 +299,34 @@ class Canvas(Screen):
             self.set_class(small, "-compact")
             self.recompute()
 
+    # ---------------------------------------------------------------- kept state
+    def remember(self) -> None:
+        """Keep the sliders' values and the KEEP attributes for the next time this canvas opens
+        in this app (learn.kept)."""
+        from grpotui.tui.learn import kept
+
+        kept(self.app)[self.NAME] = {
+            "sliders": {s.id: s.value for s in self.query(Slider)},
+            "attrs": {k: getattr(self, k) for k in self.KEEP}}
+
+    def restore(self) -> bool:
+        """Put back what remember() kept (once, on mount); whether there was anything."""
+        from grpotui.tui.learn import kept
+
+        if self.restored is None:
+            state = kept(self.app).get(self.NAME)
+            self.restored = state is not None
+            if state is not None:
+                for sid, value in state["sliders"].items():
+                    found = self.query(f"#{sid}")
+                    if found and isinstance(found.first(), Slider):
+                        found.first().set_value(value, announce=False)
+                for k, v in state["attrs"].items():
+                    setattr(self, k, v)
+        return self.restored
+
     def on_mount(self) -> None:
+        self.restore()
         self.set_class(self.compact, "-compact")
         self.query_one(Footer).compact = self.compact
         first = self.query(Slider).first() if self.query(Slider) else None
@@ -294,6 +344,7 @@ class Canvas(Screen):
 
     def action_back(self) -> None:
         self.stop_playing()
+        self.remember()
         self.app.pop_screen()
 
     def action_help(self) -> None:

@@ -4,6 +4,8 @@ runs sampled policy-gradient steps on the toy for two learners side by side."""
 
 from __future__ import annotations
 
+import re
+
 import torch
 from rich.markup import escape
 from textual.binding import Binding
@@ -19,12 +21,31 @@ STATES, ACTIONS = ("s1", "s2"), ("a1", "a2")
 CELLS = [(s, a) for s in range(2) for a in range(2)]
 
 
-def arrow(x: float) -> str:
+def push_arrow(x: float, top: float, half: int) -> str:
+    """The lesson's picture of a push: an arrow from a centre line, right and green for a push up
+    (it raises π(a|s)), left and red for a push down, its length the push (the largest of the
+    table's pushes fills `half` cells). 2·half + 1 cells, plain text (markup added by keep_markup)."""
+    n = 0 if top == 0 or x == 0 else max(1, round(half * abs(x) / top))
     if x > 0:
-        return "[$success]↑[/]"
+        return " " * half + "┃" + "━" * (n - 1) + "▶" + " " * (half - n)
     if x < 0:
-        return "[$error]↓[/]"
-    return "·"
+        return " " * (half - n) + "◀" + "━" * (n - 1) + "┃" + " " * half
+    return " " * half + "┃" + " " * half
+
+
+def keep_markup(line: str) -> str:
+    """Colour a table line's arrows: up green, down red (the line has no other markup)."""
+    line = re.sub(r"(━*▶)", r"[$success]\1[/]", line)
+    return re.sub(r"(◀━*)", r"[$error]\1[/]", line)
+
+
+def columns(rows: list[list[str]], left: set[int]) -> list[str]:
+    """Rows of cells as lines, every column as wide as its widest cell (right-aligned numbers,
+    left-aligned names and arrows), one space apart: the header sits over its column whatever the
+    values are (a b of -10.5, a weight of +40.0)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [" ".join(c.ljust(w) if i in left else c.rjust(w)
+                     for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
 
 
 class BaselineCanvas(Canvas):
@@ -40,6 +61,7 @@ class BaselineCanvas(Canvas):
                 Binding("m", "mean_baselines", "b=mean"),
                 Binding("c", "restart", "Restart")]
     PLAYABLE = True
+    KEEP = ("follow_mean", "toy", "gen", "last")
     DEFAULT_CSS = """
     BaselineCanvas #bl-left { width: 1fr; }
     BaselineCanvas #bl-table { height: auto; padding: 0 1; }
@@ -124,38 +146,47 @@ class BaselineCanvas(Canvas):
         pi_raw, pi_base = self.toy.probs("raw"), self.toy.probs("base")
         st_raw, st_base = weight_stats(w_raw), weight_stats(w_base)
         compact = self.compact
-        wide = 0 if compact else 1         # compact: narrower columns, no π column
-        head = f"{'s':<2} {'a':<2} {'R':>{3 + wide}} {'b':>4} │"
-        cell_head = (f"{'w':>5} {'push':>6}" if compact else
-                     f"{'w':>6} {'π':>4} {'push':>7}")
-        rows = [] if compact else [" " * (len(head) - 1) + f"│ {'no baseline':<{len(cell_head)}} │ "
-                                   "baseline b(s)"]
-        rows.append(f"{head} {cell_head} │ {cell_head}")
+        # compact: R and b are on the sliders beside the table; each push is an arrow only
+        top = max(float(p_raw.abs().max()), float(p_base.abs().max()))
+        head = ["s", "a"] + ([] if compact else ["R", "b"])
+        cell_head = ["w", "push".center(11)] if compact else ["w", "π", "push", "".center(9)]
+        rows = [head + ["│"] + cell_head + ["│"] + cell_head]
         for s, a in CELLS:
-            cells = []
-            for w, pi, push in ((w_raw, pi_raw, p_raw), (w_base, pi_base, p_base)):
+            row = [STATES[s], ACTIONS[a]] + ([] if compact else [f"{float(r[s, a]):g}",
+                                                                f"{float(b[s]):g}"])
+            for k, (w, pi, push) in enumerate(((w_raw, pi_raw, p_raw), (w_base, pi_base, p_base))):
                 x = float(push[s, a])
-                pi_text = "" if compact else f" {float(pi[s, a]):.2f}"
-                cells.append(f"{float(w[s, a]):+{5 + wide}.1f}{pi_text} {arrow(x)}"
-                             f"{x:+{5 + wide}.2f}")
-            rows.append(f"{STATES[s]} {ACTIONS[a]} {float(r[s, a]):{3 + wide}g} {float(b[s]):4g} │ "
-                        + " │ ".join(cells))
+                row.append("│")
+                row += ([f"{float(w[s, a]):+.1f}", push_arrow(x, top, 5)] if compact else
+                        [f"{float(w[s, a]):+.1f}", f"{float(pi[s, a]):.2f}", f"{x:+.2f}",
+                         push_arrow(x, top, 4)])
+            rows.append(row)
+        table = columns(rows, left={0, 1} | ({4, 7} if compact else {8, 13}))
+        if not compact:
+            first = table[1].index("│")
+            second = table[1].index("│", first + 1)
+            table.insert(0, " " * first + "│ no baseline".ljust(second - first) + "│ baseline b(s)")
+        lines = [keep_markup(line) for line in table]
+        lesson = r.tolist() == [list(x) for x in BASELINE_REWARDS]
         if compact:
-            rows.append(f"std (torch.std): [b]{st_raw.unbiased:.2f}[/] no b, "
-                        f"[b]{st_base.unbiased:.2f}[/] with b")
-            rows.append(f"4.74 (lesson): neither {st_raw.unbiased:.2f} (÷3) nor "
-                        f"{st_raw.population:.2f} (÷4)")
+            lines.append(f"std (torch.std): [b]{st_raw.unbiased:.2f}[/] no b, "
+                         f"[b]{st_base.unbiased:.2f}[/] with b")
+            lines.append(f"4.74 (lesson): neither {st_raw.unbiased:.2f} (÷3) nor "
+                         f"{st_raw.population:.2f} (÷4)" if lesson else
+                         f"no b: ÷3 {st_raw.unbiased:.2f} (torch.std), ÷4 {st_raw.population:.2f}")
         else:
-            rows.append(f"std of the weights (torch.std): [b]{st_raw.unbiased:.2f}[/] without, "
-                        f"[b]{st_base.unbiased:.2f}[/] with b")
-            rows += [f"The lesson prints 4.74 there. The squared deviations from the mean",
-                     f"add up to {st_raw.squares:g}: ÷3 then √ gives {st_raw.unbiased:.2f} "
-                     f"(torch.std, unbiased),",
-                     f"÷4 then √ gives {st_raw.population:.2f} (the population std); "
-                     f"4.74² = {4.74 ** 2:.2f} is neither.",
-                     "push: how far that action's logit moves per unit step when it is",
-                     "drawn, w·∂log π(a|s)/∂θ by autograd; π: the learner's policy now."]
-        self.query_one("#bl-table", Static).update(keep_indent("\n".join(rows)))
+            lines.append(f"std of the weights (torch.std): [b]{st_raw.unbiased:.2f}[/] without, "
+                         f"[b]{st_base.unbiased:.2f}[/] with b")
+            lines += ([f"The lesson prints 4.74 there. The squared deviations from the mean"]
+                      if lesson else ["Without b, the squared deviations from the mean"])
+            lines += [f"add up to {st_raw.squares:g}: ÷3 then √ gives {st_raw.unbiased:.2f} "
+                      f"(torch.std, unbiased),",
+                      f"÷4 then √ gives {st_raw.population:.2f} (the population std)"
+                      + (f"; 4.74² = {4.74 ** 2:.2f} is neither." if lesson else "."),
+                      "push: how far that action's logit moves per unit step when it is",
+                      "drawn, w·∂log π(a|s)/∂θ by autograd, and as an arrow (its length:",
+                      "the push; ▶ raises π(a|s), ◀ lowers it); π: the learner's policy now."]
+        self.query_one("#bl-table", Static).update(keep_indent("\n".join(lines)))
         where = "each state's mean reward" if self.follow_mean else "set by hand (m: the means)"
         note = f"b(s): {where}."
         if self.last is not None and self.compact:

@@ -14,10 +14,28 @@ from grpotui.tui.learn.base import Canvas, Slider
 from grpotui.tui.widgets.plot import SafePlot
 
 
-def example_text(a: float, r: float, eps: float) -> str:
+def example_text(a: float, r: float, eps: float, compact: bool = False) -> str:
+    """A worked example with its arithmetic; compact: two lines of at most 36 cells."""
     p = clip_point(r, a, eps)
+    if compact:
+        return (f"A={a:+g}, r={r:g}, ε={eps:g}:\n"
+                f" min({p.unclipped:.3f}, {p.clipped:.2f}) = [b]{p.value:.2f}[/]")
     return (f"A={a:+g}, r={r:g}, ε={eps:g}: min({r:g}×{a:g}, {p.clipped_ratio:g}×{a:g}) = "
             f"min({p.unclipped:.3f}, {p.clipped:.2f}) = [b]{p.value:.2f}[/]")
+
+
+def slope_text(p, compact: bool) -> str:
+    """dL/dr and what it means here: A = 0 pushes nothing at all (the clip plays no part); a flat
+    stretch is the clip's doing; else r·A still pushes."""
+    if p.a == 0:
+        return ("[b]0[/]: A = 0, so L = 0 for\n           every r: no push at all" if compact
+                else "[b]0[/] (autograd): A = 0, so L = 0 for\n           every r: no push at "
+                     "all, clip or not")
+    if p.flat:
+        why = "r > 1+ε and A > 0" if p.a > 0 else "r < 1−ε and A < 0"
+        return f"[b $error]0[/] (autograd): flat, as\n           {why}: the clip stops it"
+    return (f"[b $success]{p.grad:+.3f}[/] (= A): it pushes" if compact else
+            f"[b $success]{p.grad:+.3f}[/] (autograd, = A): it still pushes")
 
 
 class ClipCanvas(Canvas):
@@ -30,18 +48,21 @@ class ClipCanvas(Canvas):
         "flip A's sign to move the flat side, or pick a worked example (tab, enter).",
     )
     BINDINGS = [Binding("e", "next_example", "Next example")]
+    KEEP = ("example",)
     DEFAULT_CSS = """
     ClipCanvas #clip-plot { width: 1fr; }
     ClipCanvas #clip-side { width: 46; padding: 0 1; }
     ClipCanvas.-compact #clip-side { width: 42; }
     ClipCanvas #clip-numbers { height: auto; }
-    ClipCanvas #clip-examples { height: auto; max-height: 6; margin-top: 1; border: round $primary; }
+    ClipCanvas #clip-examples { height: auto; max-height: 8; margin-top: 1; border: round $primary; }
+    ClipCanvas.-compact #clip-examples { margin-top: 0; }
     ClipCanvas #clip-examples:focus { border: round $accent; }
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.example = -1
+        self.examples_compact: bool | None = None   # how the examples' list is written now
 
     def body(self):
         yield SafePlot(id="clip-plot")
@@ -84,11 +105,8 @@ class ClipCanvas(Canvas):
         a, eps, r = self.values
         p = clip_point(r, a, eps)
         lo, hi = 1 - eps, 1 + eps
-        if p.flat:
-            why = (f"r > 1+ε and A > 0" if a > 0 else f"r < 1−ε and A < 0") if a else "A = 0"
-            slope = f"[b $error]0[/] (autograd): flat, as\n           {why}: the clip stops it"
-        else:
-            slope = f"[b $success]{p.grad:+.3f}[/] (autograd, = A): it still pushes"
+        slope = slope_text(p, self.compact)
+        self._examples()
         self.query_one("#clip-numbers", Static).update(
             f"[b]r = {r:.2f}   A = {a:+.2f}   ε = {eps:.2f}[/]\n"
             f"unclipped  r·A = {r:.2f} × {a:+.2f} = {p.unclipped:+.3f}\n"
@@ -97,6 +115,20 @@ class ClipCanvas(Canvas):
             f"L_clip     min of the two = [b]{p.value:+.3f}[/]\n"
             f"dL/dr      {slope}")
         self._plot(a, eps, p)
+
+    def _examples(self) -> None:
+        """The worked examples, on one line each, or two at 80 columns (where one would wrap
+        and the list would cut the second off)."""
+        compact = self.compact
+        if compact == self.examples_compact:
+            return
+        self.examples_compact = compact
+        examples = self.query_one("#clip-examples", OptionList)
+        highlighted = examples.highlighted
+        examples.clear_options()
+        examples.add_options([Option(example_text(a, r, e, compact), id=str(i))
+                              for i, (a, r, e) in enumerate(CLIP_EXAMPLES)])
+        examples.highlighted = highlighted
 
     def _plot(self, a: float, eps: float, p) -> None:
         widget = self.query_one("#clip-plot", SafePlot)
@@ -108,7 +140,9 @@ class ClipCanvas(Canvas):
         flat = [(x, y) for x, y, f in zip(curve.ratios, curve.values, curve.flat) if f]
         if free:
             plt.scatter(*zip(*free), marker="braille", label="slope A", color="cyan")
-        if flat:
+        if flat and a == 0:
+            plt.scatter(*zip(*flat), marker="braille", label="A = 0: L = 0, no push", color="red")
+        elif flat:
             plt.scatter(*zip(*flat), marker="braille", label="flat: gradient 0", color="red")
         plt.vline(1 - eps)
         plt.vline(1 + eps)

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from grpotui.tui.learn.base import Canvas, Slider, keep_indent
 
-TRAIN_VALUES = (10, 25, 50, 100, 200, 300, 500, 1000, 2000)
+TRAIN_VALUES = (1, 10, 25, 50, 100, 200, 300, 500, 1000, 2000, 5000)   # arrows; typing: 1..5000
 PER_POSITION_NOTE = ("This policy is per-position: its tokens do not depend on each other. Each "
                      "position's bars come from the prompt alone; the tokens drawn so far change "
                      "nothing (the lecture's model works this way).")
@@ -23,6 +23,27 @@ PER_POSITION_NOTE = ("This policy is per-position: its tokens do not depend on e
 
 def _tokens(tokens: list[int], width: int) -> str:
     return " ".join(f"{t:>{width}}" for t in tokens)
+
+
+def as_text(tokens: list[int], whole: bool) -> str:
+    """Number tokens read as the lesson's text: "[1, 2, 3]", or "[1, 2" while being written;
+    its brackets escaped for markup (they are text, not tags)."""
+    return "\\[" + ", ".join(str(int(t)) for t in tokens) + ("]" if whole else "")
+
+
+def prob_text(p: float) -> str:
+    """A probability in 5 cells: 0.123, or <.001 for a small one that is not zero (0.000 would
+    read as 'drawn with probability 0')."""
+    return f"{p:.3f}" if p >= 0.0005 or p == 0 else "<.001"
+
+
+def prob_exact(p: float) -> str:
+    """A probability in words' precision: 0.123, or two significant digits below 0.001."""
+    return f"{p:.3f}" if p >= 0.0005 or p == 0 else f"{p:.2g}"
+
+
+def rollouts_text(n: int) -> str:
+    return f"{n} rollout{'' if n == 1 else 's'}"
 
 
 class RolloutCanvas(Canvas):
@@ -35,6 +56,8 @@ class RolloutCanvas(Canvas):
         "scored side by side, and each reward becomes a delta against the group's mean.",
     )
     PLAYABLE = True
+    KEEP = ("cfg", "policy", "source", "prompt", "prompt_index", "responses", "rewards", "stats",
+            "last", "gen")
     BINDINGS = [*Canvas.PLAY_BINDINGS,
                 Binding("t", "train", "Train"),
                 Binding("f", "finish", "Finish group", show=False),
@@ -82,7 +105,8 @@ class RolloutCanvas(Canvas):
                 Slider("tokens/s", 4, lo=1, hi=30, integer=True, id="s-speed"),
                 Slider("temperature", cfg.temperature, lo=0.1, hi=3.0, step=0.1, id="s-temp",
                        fmt=lambda v: f"{v:.1f}"),
-                Slider("train rollouts", 200, lo=1, hi=5000, values=TRAIN_VALUES, integer=True,
+                Slider("train rollouts", 200, lo=TRAIN_VALUES[0], hi=TRAIN_VALUES[-1],
+                       values=TRAIN_VALUES, integer=True,
                        id="s-train")]
 
     def extra_keys(self):
@@ -107,6 +131,9 @@ class RolloutCanvas(Canvas):
         return True
 
     def on_mount(self) -> None:
+        if self.restore() and self.policy is not None:   # opened before: as it was left
+            super().on_mount()
+            return
         self.cfg = self._config()
         if self._live_available():
             self.action_live()
@@ -166,7 +193,7 @@ class RolloutCanvas(Canvas):
         self.stop_playing()
         rollouts = int(self.query_one("#s-train", Slider).value)
         cfg = self._config()
-        self.busy = f"training a fresh {cfg.policy} policy: 0/{rollouts} rollouts…"
+        self.busy = f"training a fresh {cfg.policy} policy: 0/{rollouts_text(rollouts)}…"
         self.recompute()
         self.run_worker(lambda: self._train(cfg, rollouts), thread=True, exclusive=True,
                         group="policy")
@@ -186,13 +213,13 @@ class RolloutCanvas(Canvas):
         module, summary = trained_policy(cfg, rollouts, progress, lambda: me.is_cancelled)
         if me.is_cancelled:
             return
-        source = (f"{cfg.policy} policy, trained here for {summary['rollouts']} rollouts: last "
-                  f"mean reward {summary['reward']:.2f}, held-out exact match "
+        source = (f"{cfg.policy} policy, trained here for {rollouts_text(summary['rollouts'])}: "
+                  f"last mean reward {summary['reward']:.2f}, held-out exact match "
                   f"{summary['heldout']:.0%}")
         self.app.call_from_thread(self._loaded, module, cfg, source)
 
     def _progress(self, i: int, total: int, policy: str) -> None:
-        self.busy = f"training a fresh {policy} policy: {i}/{total} rollouts…"
+        self.busy = f"training a fresh {policy} policy: {i}/{rollouts_text(total)}…"
         self.recompute()
 
     # ---------------------------------------------------------------- the rollout
@@ -297,12 +324,17 @@ class RolloutCanvas(Canvas):
             g = 0
         written = self.responses[g]
         t_next = len(written)
-        so_far = " ".join(f"[b]{x}[/]" for x in written)
+        whole = t_next == cfg.n
+        so_far = f' + "{as_text(written, whole)}"' if written else ""
         compact = self.compact
-        lines = [f"prompt {_tokens(self.prompt, w)}   (sorted: {_tokens(target, w)})",
-                 ("" if compact else f"response {g + 1} of {len(self.responses)}, ")
-                 + f"state s{t_next} = prompt | " + (so_far or "(no tokens)")
-                 + ("  [dim](whole)[/]" if t_next == cfg.n else
+        # the tokens are numbers; as the lesson writes them they read as text: "[4, 8, 0"
+        lines = [(f"prompt {as_text(self.prompt, True)} → {as_text(target, True)}" if compact else
+                  f'prompt "Sort {as_text(self.prompt, True)}"   '
+                  f"(sorted: {as_text(target, True)})"),
+                 ("" if compact else f"response {g + 1} of {len(self.responses)}: ")
+                 + f"s{t_next} = prompt[b]{so_far}[/]"
+                 + ("  [dim](whole)[/]" if whole else
+                    f" → a{t_next + 1} ~ π" if compact else
                     f"  → a{t_next + 1} ~ π(· | s{t_next})")]
         reward = self.rewards[g]
         if compact:
@@ -322,9 +354,9 @@ class RolloutCanvas(Canvas):
         if self.last is not None:
             g, t, probs, token = self.last
             prefix = self.responses[g][:t]
-            head = (f"position {t + 1}: drew [b]{token}[/], p {float(probs[token]):.3f}"
-                    if self.compact else
-                    f"position {t + 1}: drew [b]{token}[/] with probability {float(probs[token]):.3f}")
+            p = prob_exact(float(probs[token]))
+            head = (f"position {t + 1}: drew [b]{token}[/], p {p}" if self.compact else
+                    f"position {t + 1}: drew [b]{token}[/] with probability {p}")
         else:
             t, token, prefix = 0, None, []
             probs = self.policy.next_distribution(self.prompt, prefix)
@@ -352,7 +384,7 @@ class RolloutCanvas(Canvas):
             if t < len(target) and v == target[t]:
                 mark.append("[dim]◂ sorted[/]")
             style = "b" if v == token else "dim" if p < 0.02 else ""
-            text = f"{v:>{w}} {p:5.3f} {bar}"
+            text = f"{v:>{w}} {prob_text(p)} {bar}"
             lines.append((f"[{style}]{text}[/]" if style else text) + " " + " ".join(mark))
         if len(probs) > len(order):
             lines.append(f"[dim]({len(order)} of {len(probs)}: likeliest, drawn, answer)[/]")

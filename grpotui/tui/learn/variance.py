@@ -21,6 +21,17 @@ def vec(t: torch.Tensor, digits: int = 3) -> str:
     return "(" + " ".join(f"{float(x):+.{digits}f}" for x in t) + ")"
 
 
+def distinct_points(grads: torch.Tensor) -> list[tuple[float, float, int]]:
+    """The estimates' distinct (θ1, θ2) points, each with how many estimates lie there: with 3
+    actions and a 0/1 reward there are at most 4 without a baseline (R = 0 gives 0) and 6 with one,
+    so 16 estimates land on a few points."""
+    counts: dict[tuple[float, float], int] = {}
+    for x, y in grads[:, :2].tolist():
+        key = (round(x, 9) + 0.0, round(y, 9) + 0.0)
+        counts[key] = counts.get(key, 0) + 1
+    return [(x, y, c) for (x, y), c in sorted(counts.items())]
+
+
 class VarianceCanvas(Canvas):
     NAME = "variance"
     TITLE = "REINFORCE's variance, and what a baseline buys"
@@ -31,10 +42,13 @@ class VarianceCanvas(Canvas):
         "b = E[R] shrinks the spread. Near p = 0 or 1 most batches carry no signal.",
     )
     BINDINGS = [Binding("r", "redraw", "New draw")]
+    KEEP = ("seed",)
     DEFAULT_CSS = """
-    VarianceCanvas #var-scatter { width: 1fr; }
+    VarianceCanvas #var-left { width: 1fr; }
+    VarianceCanvas #var-scatter { height: 1fr; }
     VarianceCanvas #var-right { width: 1fr; }
     VarianceCanvas #var-loglog { height: 1fr; min-height: 6; }
+    VarianceCanvas .var-legend { height: 1; padding: 0 1; }
     VarianceCanvas #var-numbers { height: auto; padding: 0 1; }
     VarianceCanvas.-compact #var-body-right { width: 1fr; }
     """
@@ -46,9 +60,14 @@ class VarianceCanvas(Canvas):
         self.drawn = None
 
     def body(self):
-        yield SafePlot(id="var-scatter")
+        # the legends are lines under the plots: plotext draws its legend over the top left, where
+        # the variance lines start and some estimates lie
+        with Vertical(id="var-left"):
+            yield SafePlot(id="var-scatter")
+            yield Static(id="var-scatter-legend", classes="var-legend")
         with Vertical(id="var-right"):
             yield SafePlot(id="var-loglog")
+            yield Static(id="var-loglog-legend", classes="var-legend")
             yield Static(id="var-numbers")
 
     def sliders(self):
@@ -85,7 +104,8 @@ class VarianceCanvas(Canvas):
                     f"variance of the mean: exact (measured)\n"
                     f"  no b    {v_raw:.5f} ({d.empirical_raw[i]:.5f})\n"
                     f"  b = {er} {v_base:.5f} ({d.empirical_base[i]:.5f})\n"
-                    f"no signal [b]{no_signal:.1%}[/] (measured {d.empirical_no_signal:.1%})")
+                    + ("no signal always: N = 1 has no spread" if n == 1 else
+                       f"no signal [b]{no_signal:.1%}[/] (measured {d.empirical_no_signal:.1%})"))
         else:
             text = (f"π {vec(toy.pi)}  q = p^k {vec(toy.q)}\n"
                     f"{er} = J = {toy.expected_reward:.3f}, the baseline b\n"
@@ -95,8 +115,10 @@ class VarianceCanvas(Canvas):
                     f"variance of the mean  exact    measured\n"
                     f"  no baseline      {v_raw:9.5f}  {d.empirical_raw[i]:9.5f}\n"
                     f"  b = {er}         {v_base:9.5f}  {d.empirical_base[i]:9.5f}\n"
-                    f"no signal (all {n} rewards equal): [b]{no_signal:.1%}[/]\n"
-                    f"  = J^N + (1−J)^N; measured {d.empirical_no_signal:.1%} of {BATCHES}")
+                    + ("no signal: [b]always[/] (N = 1: one reward has no spread;\n"
+                       "  centred on its own mean it is 0, so it pushes nothing)" if n == 1 else
+                       f"no signal (all {n} rewards equal): [b]{no_signal:.1%}[/]\n"
+                       f"  = J^N + (1−J)^N; measured {d.empirical_no_signal:.1%} of {BATCHES}"))
         self.query_one("#var-numbers", Static).update(keep_indent(text))
         self._scatter(exact, d)
         self._loglog(toy, d)
@@ -107,19 +129,29 @@ class VarianceCanvas(Canvas):
         plt.clear_data()
         plt.clear_figure()
         raw, base = d.grads_raw, d.grads_base
-        plt.scatter(raw[:, 0].tolist(), raw[:, 1].tolist(), marker="•", color="red",
-                    label="R·∇log π")
-        plt.scatter(base[:, 0].tolist(), base[:, 1].tolist(), marker="x", color="cyan",
-                    label="(R−b)·∇log π")
         mr, mb = raw.mean(0), base.mean(0)
-        plt.scatter([float(mr[0])], [float(mr[1])], marker="◯", color="red", label="mean, no b")
-        plt.scatter([float(mb[0])], [float(mb[1])], marker="◯", color="cyan", label="mean, b")
-        plt.scatter([float(exact[0])], [float(exact[1])], marker="◆", color="yellow",
-                    label="exact ∇J")
+        plt.scatter([float(mr[0])], [float(mr[1])], marker="◯", color="red")
+        plt.scatter([float(mb[0])], [float(mb[1])], marker="◯", color="cyan")
+        plt.scatter([float(exact[0])], [float(exact[1])], marker="◆", color="yellow")
+        # the estimates: one marker per distinct point, with its count beside it (several
+        # estimates share a point: one marker would hide how many)
+        shown = 0
+        for grads, marker, color in ((raw, "•", "red"), (base, "x", "cyan")):
+            points = distinct_points(grads)
+            shown += len(points)
+            for x, y, count in points:
+                plt.text(marker + (str(count) if count > 1 else ""), x, y, color=color,
+                         alignment="left")
         plt.xlim(-1.0, 1.0)
         plt.ylim(-1.0, 1.0)
-        plt.title(f"{len(raw)} per-rollout gradient estimates (θ1, θ2), seed {self.seed}")
+        plt.title(f"{len(raw)} estimates at {shown} points, seed {self.seed}"
+                  if self.compact else
+                  f"{len(raw)} per-rollout estimates (θ1, θ2) at {shown} points, seed {self.seed}")
         widget.refresh()
+        self.query_one("#var-scatter-legend", Static).update(
+            "[red]•[/] R·∇log π [cyan]x[/] with b [yellow]◆[/] ∇J ◯ means" if self.compact else
+            "[red]•[/] R·∇log π  [cyan]x[/] (R−b)·∇log π  •5: 5 there  "
+            "[red]◯[/] [cyan]◯[/] their means  [yellow]◆[/] exact ∇J")
 
     def _loglog(self, toy: VarianceToy, d) -> None:
         widget = self.query_one("#var-loglog", SafePlot)
@@ -133,7 +165,7 @@ class VarianceCanvas(Canvas):
             exact = [toy.estimator_variance(s, with_b) for s in sizes]
             pts = [(s, v) for s, v in zip(sizes, exact) if v > 1e-15]
             if pts:
-                plt.plot(*zip(*pts), color=color, label=f"exact, {name}")
+                plt.plot(*zip(*pts), color=color)
                 plotted = True
             pts = [(s, v) for s, v in zip(sizes, measured) if v > 1e-15]
             if pts:
@@ -145,3 +177,5 @@ class VarianceCanvas(Canvas):
                   "every reward is equal: no variance, and no gradient")
         plt.xlabel("N  (dots: measured)")
         widget.refresh()
+        self.query_one("#var-loglog-legend", Static).update(
+            "[red]—[/] no b  [cyan]—[/] b = E\\[R]: exact; • measured")
