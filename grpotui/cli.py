@@ -227,13 +227,21 @@ def watch(
     control: bool = typer.Option(False, "--control", help="Steer the run (one metrics file of a "
                                  "TRL run attached with control=True): controls for the learning "
                                  "rate, beta, epsilon and reward weights write to its command file."),
+    grid: str = typer.Option("auto", "--grid", help="Charts on screen: rows x columns such as 3x3 "
+                             "(1 to 8 each; cut to what fits), or auto: as many as fit. ( ) and "
+                             "< > change it; a opens as many as fit."),
 ) -> None:
     """Watch runs live from their metrics files, read-only: curves of every run overlaid, the
     selected run's groups and settings. Follows files as they grow. With --control, steer one run."""
     from grpotui.metricsfile import WatchError
     from grpotui.sources import FileSource
+    from grpotui.tui.widgets.grid import GridError, parse_grid
 
     try:
+        try:
+            shape = parse_grid(grid)
+        except GridError as e:
+            raise ConfigError(str(e)) from None
         if x not in ("step", "time"):
             raise ConfigError(f"--x {x}: allowed: step or time.")
         if not 0 <= smoothing <= 0.99:
@@ -252,7 +260,7 @@ def watch(
         raise fail(str(e)) from None
     from grpotui.tui.app import GrpoApp
 
-    run_app(GrpoApp(source=source, smoothing=smoothing, x=x, metric_patterns=metric),
+    run_app(GrpoApp(source=source, smoothing=smoothing, x=x, metric_patterns=metric, grid=shape),
             "grpotui watch")
 
 

@@ -13,7 +13,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -26,7 +25,8 @@ from grpotui.config import TrainConfig
 from grpotui.tui import text
 from grpotui.tui.messages import SnapshotReceived, WorkerGone
 from grpotui.tui.stats import LAG_TICK, STATS_EVERY, UiStats
-from grpotui.tui.widgets.charts import RunCharts, rich_colour
+from grpotui.tui.watching import WATCH_ACTIONS, WATCH_BINDINGS, Watching
+from grpotui.tui.widgets.charts import RunCharts
 from grpotui.tui.widgets.clip_plot import ClipPlot
 from grpotui.tui.widgets.controls import Controls
 from grpotui.tui.widgets.curves import Curves
@@ -43,9 +43,7 @@ PLOT_HZ = 4     # clip-plot redraws per second, at most (plotext rebuilds the wh
 WRITE_OUT_STEP = 1.2  # seconds over which a single step's responses are written out, token by token
 
 
-SMOOTHING_STEPS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
 TRAINING_ACTIONS = {"pause", "resume", "step", "reset", "save_preset", "load_preset", "learn"}
-WATCH_ACTIONS = {"next_run", "toggle_run", "smoothing", "pick_metrics", "chart_page", "toggle_x"}
 
 
 def merge_snapshots(snaps: list[dict]) -> dict:
@@ -75,7 +73,7 @@ def merge_by_run(snaps: list[dict]) -> list[dict]:
     return [merge_snapshots(group) for group in by_run.values()]
 
 
-class GrpoApp(text.PlainNotifications, App):
+class GrpoApp(Watching, text.PlainNotifications, App):
     CSS_PATH = "app.tcss"
     TITLE = "grpotui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -94,15 +92,7 @@ class GrpoApp(text.PlainNotifications, App):
         Binding("minus", "advantage(-0.1)", "|A| down (clip plot)", show=False),
         Binding("x", "cycle_signs", "Clip plot: +A/-A/both", show=False),
         Binding("a", "all_controls", "All controls (the guided lab)", show=False),
-        # watching files (grpotui watch): these replace the training keys
-        Binding("c", "next_run", "Next run"),
-        Binding("space", "toggle_run", "Show/hide run"),
-        Binding("m", "pick_metrics", "Metrics"),
-        Binding("full_stop", "smoothing(1)", "Smoothing up"),
-        Binding("comma", "smoothing(-1)", "Smoothing down"),
-        Binding("right_curly_bracket", "chart_page(1)", "Next metrics", show=False),
-        Binding("left_curly_bracket", "chart_page(-1)", "Previous metrics", show=False),
-        Binding("t", "toggle_x", "x: step/time", show=False),
+        *WATCH_BINDINGS,   # watching files (grpotui watch; tui/watching.py): replace training's
         Binding("y", "toggle_system", "System metrics", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -116,11 +106,13 @@ class GrpoApp(text.PlainNotifications, App):
                  metrics_path: str | Path | None = None, paused: bool = False,
                  presets_dir: str | Path | None = None, metrics_groups: bool = False,
                  source=None, smoothing: float = 0.6, x: str = "step",
-                 metric_patterns: list[str] | None = None, lab: bool = False) -> None:
+                 metric_patterns: list[str] | None = None,
+                 grid: tuple[int, int] | None = None, lab: bool = False) -> None:
         """Trains (config, preset_name, ...) or, given a read-only `source` (a FileSource), watches
-        its runs: smoothing (0 to 0.99), x ("step" or "time") and metric_patterns (names or globs
-        of the metrics to chart) apply to watching.
+        its runs: smoothing (0 to 0.99), x ("step" or "time"), metric_patterns (names or globs
+        of the metrics to chart) and grid (rows, cols; None: as many as fit) apply to watching.
         lab: the guided lab (`grpotui learn lab`): the lesson's three controls first, with hints."""
+        self.grid_shape = grid
         super().__init__()
         self.source = source
         self.watching = source is not None and getattr(source, "read_only", False)
@@ -156,12 +148,8 @@ class GrpoApp(text.PlainNotifications, App):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="top"):
-            if self.watching:  # the curves get the right column; the clip plot goes under groups
-                with Vertical(id="left", classes="no-clip"):
-                    yield GroupsView(id="groups")
-                    yield ClipPlot(id="clip-plot")
-                with Vertical(id="right", classes="watching"):
-                    yield RunCharts(self.smoothing, self.x, self.metric_patterns, id="charts")
+            if self.watching:  # the chart grid gets the right; the clip plot goes under groups
+                yield from self.compose_watch_top()
             else:
                 yield GroupsView(id="groups")
                 with Vertical(id="right"):
@@ -204,13 +192,7 @@ class GrpoApp(text.PlainNotifications, App):
         self.query_one("#groups").border_title = "groups"
         self.query_one("#events").border_title = "events"
         if self.watching:
-            self.query_one("#charts").border_title = "curves"
-            self.query_one("#charts").border_subtitle = "m metrics  { } page  , . smoothing"
-            self.query_one("#settings").border_title = \
-                "settings" if self.steering else "settings (read-only)"
-            if self.steering:
-                self.query_one("#steer").border_title = "controls (apply at next step)"
-            self.query_one(GroupsView).show_message("waiting for the first records…")
+            self.mount_watch()
         else:
             self.query_one("#curves").border_title = "curves"
             self.query_one(Curves).set_task(self.config)
@@ -329,85 +311,6 @@ class GrpoApp(text.PlainNotifications, App):
         if self.stats:
             self.stats.handler(time.perf_counter() - started)
 
-    def on_run_snapshot(self, s: dict) -> None:
-        """A watched run's news: its curves, events and settings; the panels show the selected run."""
-        if not self.query(RunCharts):   # the app is shutting down: a late snapshot has no panels
-            return
-        i = s["run"]
-        while len(self.runs) <= i:
-            self.runs.append(None)
-        prev = self.runs[i] or {}
-        restarted = s.get("restarted", False)
-        changed = {} if restarted else dict(prev.get("changed", {}))
-        events = s["events"]
-        if any(e.get("event") in ("start", "reset") for e in events):
-            changed = {}
-        for e in events:
-            if e.get("event") == "set" and "key" in e:
-                changed.setdefault(e["key"], e.get("old"))
-        groups = s["groups"] or (None if restarted else prev.get("groups"))
-        groups_rollout = s.get("groups_rollout") if s["groups"] else prev.get("groups_rollout")
-        run = self.runs[i] = {**s, "groups": groups, "groups_rollout": groups_rollout,
-                              "changed": changed, "points": [], "events": []}
-        charts = self.query_one(RunCharts)
-        log = self.query_one(EventLog)
-        several = len(getattr(self.source, "runs", ())) > 1
-        prefix = Text(text.one_line(s["name"], 40) + " ", style=rich_colour(i)) if several else None
-        with self.batch_update():
-            if restarted:
-                charts.clear_run(i)
-                log.add([{"event": "note", "message": f"{s['name']}: the file was replaced or "
-                                                      f"truncated; reading it from the start"}])
-            charts.run(i, s["name"])
-            if any(e.get("event") == "reset" for e in events):
-                charts.clear_run(i)
-            charts.add_points(i, s["name"], s["points"])
-            charts.add_marks(i, s["name"], events)
-            if events:
-                log.add(events, prefix=prefix)
-                if self.steering:
-                    self.query_one(SteerPanel).answered(events)
-            if s.get("problem") and s["problem"] != prev.get("problem"):
-                log.add([{"event": "note", "message": s["problem"]}], prefix=prefix)
-                self.notify(s["problem"], title="bad lines skipped" if s.get("points") or
-                            prev else "not a metrics file", severity="warning", timeout=10)
-            if i == self.selected:
-                self._show_run(news=bool(s["groups"]) or restarted or not prev
-                               or bool(events) or not prev.get("config") == s.get("config"))
-            self._show_status()
-
-    def _show_run(self, news: bool = True) -> None:
-        """Point the groups, clip plot and settings panels at the selected run."""
-        if not self.runs or self.selected >= len(self.runs) or self.runs[self.selected] is None:
-            return
-        run = self.runs[self.selected]
-        if news:
-            self.query_one(SettingsView).show(run["name"], run.get("config"), run.get("preset", ""),
-                                              run.get("changed"))
-            if self.steering:
-                self.query_one(SteerPanel).show(run.get("control"), run.get("config"))
-        groups = run.get("groups")
-        left = self.query_one("#left")
-        if groups:
-            if news:
-                self.pending_groups = (groups, run.get("groups_rollout") or run["rollout"],
-                                       run["name"])
-                self.pending_plot = groups if groups.get("token_ratios") else None
-            left.set_class(not groups.get("token_ratios"), "no-clip")
-        elif news:
-            self.pending_groups = self.pending_plot = None
-            left.set_class(True, "no-clip")
-            what = "waiting for its file to appear" if run["status"] == "waiting" else \
-                "no groups records in this file (yet)"
-            folder = Path(run.get("path") or ".").parent
-            if run["status"] == "waiting" and not folder.is_dir():
-                what += f" (its folder {text.clean(folder)} does not exist yet: is the path right?)"
-            self.query_one(GroupsView).show_message(text.assemble(
-                (text.clean(run["name"]), "b"), f": {what}.\n\nThe curves and settings come from its "
-                f"step and start records. A run shows its groups here when it writes them: ",
-                ("grpotui run --metrics FILE --metrics-groups", "b"), " (or the dashboard's "
-                "--metrics-groups, or the TRL integration)."), title=f"groups · {run['name']}")
-
     @on(WorkerGone)
     def on_worker_gone(self, message: WorkerGone) -> None:
         if self.watching:   # a file source ends only when the app stops it
@@ -422,8 +325,8 @@ class GrpoApp(text.PlainNotifications, App):
     def _redraw_tick(self) -> None:
         """Timer: redraw curves, and the clip plot a few times a second (not while a learn screen
         covers the dashboard: what arrives meanwhile is drawn on return)."""
-        if self.learning or self.closing:
-            return
+        if self.learning or self.closing or (self.watching and self._covered()):
+            return   # (watching: the full-screen chart draws itself; the grid catches up on return)
         try:
             self._redraw()
         except NoMatches:
@@ -485,31 +388,11 @@ class GrpoApp(text.PlainNotifications, App):
             cfg = self.config
             high = cfg.epsilon_high if cfg.epsilon_high > 0 and cfg.loss_mode == "clipped" else None
             return cfg.clip_eps, high, cfg.inner_steps
-        run = self.runs[self.selected] if self.selected < len(self.runs) else None
-        config = (run or {}).get("config") or {}
-
-        def setting(keys, ok):
-            for key in keys:
-                v = config.get(key)
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and ok(v):
-                    return v
-            return None
-
-        eps = setting(("clip_eps", "epsilon"), lambda v: 0 <= v <= 1)   # grpotui's, TRL's name
-        high = setting(("epsilon_high",), lambda v: 0 < v <= 10)
-        if config.get("loss_mode", "clipped") != "clipped":
-            high = None
-        k = setting(("inner_steps", "num_iterations"),
-                    lambda v: 1 <= v <= 1e6 and v == int(v))
-        return (0.2 if eps is None else float(eps), None if high is None else float(high),
-                None if k is None else int(k))
+        return self.watched_clip_settings()
 
     def _show_status(self) -> None:
         if self.watching:
-            charts = self.query_one(RunCharts)
-            self.query_one(StatusLine).show_watch(
-                runs=[r for r in self.runs if r], selected=self.selected,
-                smoothing=charts.smoothing, x=charts.x)
+            self.show_watch_status()
             return
         self.query_one(StatusLine).show(
             state=self.state, preset=self.preset_name, rollout=self.rollout,
@@ -592,63 +475,11 @@ class GrpoApp(text.PlainNotifications, App):
         self.policy_waiters.append(callback)
         self.send("policy")
 
-    # ------------------------------------------------------------------ watching
-    def action_next_run(self) -> None:
-        known = [i for i, r in enumerate(self.runs) if r]
-        if len(known) < 2:
-            self.notify("Only one run is being watched: give watch more files or a folder.")
-            return
-        later = [i for i in known if i > self.selected]
-        self.selected = later[0] if later else known[0]
-        self.query_one(RunCharts).select(self.selected)
-        self._show_run()
-        self._show_groups()
-        self._plot()
-        self._show_status()
-
-    def action_toggle_run(self) -> None:
-        charts = self.query_one(RunCharts)
-        if self.selected < len(charts.runs):
-            shown = charts.toggle(self.selected)
-            self.notify(f"{charts.runs[self.selected].name} {'shown' if shown else 'hidden'} on the "
-                        f"curves")
-
-    def action_smoothing(self, direction: int) -> None:
-        charts = self.query_one(RunCharts)
-        now = charts.smoothing
-        if direction > 0:
-            new = next((v for v in SMOOTHING_STEPS if v > now + 1e-9), SMOOTHING_STEPS[-1])
-        else:
-            new = next((v for v in reversed(SMOOTHING_STEPS) if v < now - 1e-9), 0.0)
-        self.smoothing = new
-        charts.set_smoothing(new)
-        self._show_status()
-
-    def action_chart_page(self, delta: int) -> None:
-        self.query_one(RunCharts).turn_page(delta)
-
-    def action_toggle_x(self) -> None:
-        charts = self.query_one(RunCharts)
-        charts.set_x("time" if charts.x == "step" else "step")
-        self.x = charts.x
-        self._show_status()
-
-    def action_pick_metrics(self) -> None:
-        from grpotui.tui.screens.metrics import MetricsScreen
-
-        charts = self.query_one(RunCharts)
-        every = charts.all_metrics()
-        if not every:
-            self.notify("No metrics read yet.")
-            return
-
-        def chosen(result: list[str] | None) -> None:
-            if result is not None:
-                charts.choose(result or None)
-
-        self.push_screen(MetricsScreen(every, charts.shown_metrics()), chosen)
-
+    # ------------------------------------------------------------------ other keys (watching's: tui/watching.py)
     def action_leave_control(self) -> None:
+        if self.lab and not self.query_one(Controls).has_focus_within:
+            self.action_learn()     # the lab: esc outside a control goes back to the canvases
+            return
         self.query_one(GroupsView).focus()
 
     def action_page(self, delta: int) -> None:

@@ -1,22 +1,32 @@
 """Line charts of watched runs: every run overlaid on each metric's chart, one colour per run, with a
-legend. Any metric a file holds can be shown (m picks them; { and } page through them); EMA
-smoothing (TensorBoard's) applies to every curve; `set` events are ticks on the step axis.
+legend. Any metric a file holds can be shown, in a grid of charts (grpotui.tui.widgets.grid) as large
+as the terminal allows (m picks the metrics; { and } page through them); EMA smoothing
+(TensorBoard's) applies to every curve; `set` events are ticks on the step axis.
 
 Each run's points are kept per metric in a bounded Series (grpotui.series), so memory and drawing
-time do not grow with the run. Charts redraw at most a few times a second, and only when something
-changed.
+time do not grow with the run. Charts redraw at most a few times a second, and only the charts whose
+metric changed (a page turn, a resize or a new setting redraws them all at once).
+
+Colours: PALETTE holds 12 colours that stay apart on a dark background (checked by CIE76 distance,
+at least 25, and contrast against #121212, at least 4.5:1). Runs beyond the 12th reuse them and are
+marked: their number in the legend, and dots instead of braille lines on the charts. Another panel
+may colour runs itself (`RunCharts.set_colours`, e.g. a family per group from `colour_family`).
 
 Run names, metric keys and the values of `set` events come from files: the legend is Content built
 with grpotui.tui.text (never markup), names are cut by terminal cells, and the charts are SafePlots
-(any number, any size; the title cut to the chart's width).
+(any number, any size; the title cut to the chart's width, a long metric name with an ellipsis in its
+middle so that its start and its end both show).
 """
 
 from __future__ import annotations
 
 import bisect
+import colorsys
 import fnmatch
 import math
+import time
 
+from rich.cells import cell_len
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
@@ -24,24 +34,78 @@ from textual.widgets import Static
 from grpotui.series import Series, ema, thin
 from grpotui.tui import text
 from grpotui.tui.widgets.curves import fmt_value
+from grpotui.tui.widgets.grid import ChartGrid, MetricChart
 from grpotui.tui.widgets.plot import SafePlot, number
 
-PALETTE = [(0, 190, 255), (255, 95, 175), (120, 215, 80), (255, 190, 40), (175, 135, 255),
-           (255, 120, 50), (90, 230, 210), (230, 230, 230)]
+RGB = tuple[int, int, int]
+PALETTE: list[RGB] = [(0, 190, 255), (255, 95, 175), (120, 215, 80), (255, 190, 40),
+                      (90, 120, 255), (255, 120, 50), (90, 230, 210), (230, 230, 230),
+                      (255, 60, 60), (210, 245, 110), (205, 95, 255), (215, 165, 120)]
 PREFERRED = ["reward", "loss", "heldout_exact_match", "exact_match", "kl", "clip_ratio/region_mean",
              "entropy", "grad_norm"]
 NOT_METRICS = {"step", "rollout", "time", "epoch", "global_step"}
-CHARTS = 2   # charts on screen at once
+CHARTS = 2   # charts on screen before the grid has a size
 NAME_CELLS = 32   # a run's name in the legend and in a chart's title, at most
+TITLE_MARGIN = 12  # plotext centres a title over the canvas, right of the y labels: room it leaves
+LEGEND_LINES = 2   # lines of run names in the legend; the rest are counted ("+27 more")
+DRAWS_PER_FLUSH = 3  # charts redrawn for new points per flush (a flush is 1 / CURVE_HZ)
+FAMILY_STEPS = [0.4, 0.0, 0.8, 0.2, 0.6, 1.0]   # a member's lightness, 0 to 1
 
 
-def colour(i: int) -> tuple[int, int, int]:
+def colour(i: int) -> RGB:
     return PALETTE[i % len(PALETTE)]
 
 
-def rich_colour(i: int) -> str:
-    r, g, b = colour(i)
+def rich_colour(i: int, rgb: RGB | None = None) -> str:
+    r, g, b = rgb or colour(i)
     return f"rgb({r},{g},{b})"
+
+
+def colour_family(group_index: int, member_index: int) -> RGB:
+    """A colour for member `member_index` of group `group_index`: one hue per group (the golden
+    angle apart, so any number of groups stay apart, the first ones most), one lightness per member
+    (six steps between the darkest that still reads, 3.5:1 on a dark background, and near
+    white; then the hue shifts a little and they repeat)."""
+    hue = (0.55 + 0.381966 * max(0, group_index)) % 1.0
+    m = max(0, member_index)
+    hue = (hue + 0.03 * (m // len(FAMILY_STEPS))) % 1.0
+    floor = next((lo / 100 for lo in range(35, 80) if _contrast(_hls(hue, lo / 100)) >= 3.5), 0.8)
+    return _hls(hue, floor + (0.8 - floor) * FAMILY_STEPS[m % len(FAMILY_STEPS)])
+
+
+def _hls(hue: float, lightness: float) -> RGB:
+    r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.85)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def _contrast(rgb: RGB) -> float:
+    """WCAG contrast of a colour against a dark background (#121212)."""
+    def lum(c: RGB) -> float:
+        v = [x / 255 for x in c]
+        v = [x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+
+    return (lum(rgb) + 0.05) / (lum((18, 18, 18)) + 0.05)
+
+
+def middle_cut(s: str, cells: int) -> str:
+    """`s` (one line, cleaned) in at most `cells` terminal cells: its start and its end with an
+    ellipsis between them where it is too long."""
+    s = text.one_line(s, 10 ** 9)
+    if cell_len(s) <= cells:
+        return s
+    if cells < 3:
+        return text.cut(s, cells)
+    tail_cells = (cells - 1) // 2
+    head = text.cut(s, cells - tail_cells, ellipsis="…")
+    tail, used = [], 0
+    for ch in reversed(s):
+        w = cell_len(ch)
+        if used + w > tail_cells:
+            break
+        tail.append(ch)
+        used += w
+    return head + "".join(reversed(tail))
 
 
 class RunData:
@@ -53,7 +117,9 @@ class RunData:
         self.marks: list[tuple[float, str]] = []   # (step, "key old → new")
         self.visible = True
 
-    def add(self, points: list[dict]) -> None:
+    def add(self, points: list[dict]) -> set[str]:
+        """Add step records; the metrics they touched."""
+        touched: set[str] = set()
         for p in points:
             step = p.get("step")
             if step is None:
@@ -66,6 +132,8 @@ class RunData:
                 if s is None:
                     s = self.series[k] = Series()
                 s.add(step, t, v)
+                touched.add(k)
+        return touched
 
     def time_at(self, step: float) -> float | None:
         """The run's training time at a step (for set marks when x is time)."""
@@ -81,24 +149,29 @@ class RunData:
 
 
 class RunCharts(Vertical):
-    """The curves panel of `grpotui watch`."""
+    """The curves panel of `grpotui watch`: a legend over a grid of charts, one metric each."""
 
     def __init__(self, smoothing: float = 0.6, x: str = "step", patterns: list[str] | None = None,
-                 **kw) -> None:
+                 grid: tuple[int, int] | None = None, **kw) -> None:
         super().__init__(**kw)
         self.runs: list[RunData] = []
         self.smoothing = smoothing
         self.x = x
         self.patterns = list(patterns or [])    # from --metric: names or globs
         self.chosen: list[str] | None = None    # from the picker (m); None = the default choice
+        self.grid_shape = grid                  # (rows, cols) asked for; None = as many as fit
         self.page = 0
         self.selected = 0
-        self.dirty = True
+        self.colours: dict[int, RGB] | None = None
+        self.dirty = True          # everything redraws at the next flush
+        self.view = 0              # bumped when what every chart shows changes
+        self.versions: dict[str, int] = {}   # bumped per metric when its points change
+        self.legend_dirty = True
 
     def compose(self):
         yield Static("", id="legend")
-        for i in range(CHARTS):
-            yield SafePlot(id=f"chart-{i}", classes="chart")
+        rows, cols = self.grid_shape or (None, None)
+        yield ChartGrid(rows, cols, id="chart-grid")
 
     # ------------------------------------------------------------------ data in
     def run(self, index: int, name: str) -> RunData:
@@ -111,8 +184,16 @@ class RunCharts(Vertical):
 
     def add_points(self, index: int, name: str, points: list[dict]) -> None:
         if points:
-            self.run(index, name).add(points)
-            self.dirty = True
+            known = len(self.all_metrics_set())
+            touched = self.run(index, name).add(points)
+            for k in touched:
+                self.versions[k] = self.versions.get(k, 0) + 1
+            if len(self.all_metrics_set()) != known:   # a new metric: the pages change
+                self.dirty = True
+            self.legend_dirty = True
+
+    def all_metrics_set(self) -> set[str]:
+        return {k for r in self.runs for k in r.series}
 
     def add_marks(self, index: int, name: str, events: list[dict]) -> None:
         for e in events:
@@ -128,10 +209,28 @@ class RunCharts(Vertical):
             self.runs[index].clear()
             self.dirty = True
 
+    # ------------------------------------------------------------------ colours
+    def set_colours(self, mapping: dict[int, RGB] | None) -> None:
+        """Colour runs by index (run index → RGB), e.g. a colour family per group of runs; None
+        goes back to the palette. The legend and every chart (full screen too) follow; runs the
+        mapping leaves out keep their palette colour."""
+        self.colours = dict(mapping) if mapping is not None else None
+        self.dirty = True
+
+    def colour_of(self, i: int) -> RGB:
+        if self.colours and i in self.colours:
+            return self.colours[i]
+        return colour(i)
+
+    def marked(self, i: int) -> bool:
+        """A run whose palette colour repeats an earlier run's (beyond the 12th): drawn in dots,
+        numbered in the legend."""
+        return i >= len(PALETTE) and not (self.colours and i in self.colours)
+
     # ------------------------------------------------------------------ what is shown
     def all_metrics(self) -> list[str]:
         """Every metric any run has, the familiar ones first."""
-        names = {k for r in self.runs for k in r.series}
+        names = self.all_metrics_set()
         return [k for k in PREFERRED if k in names] + sorted(names - set(PREFERRED))
 
     def shown_metrics(self) -> list[str]:
@@ -144,11 +243,14 @@ class RunCharts(Vertical):
             return picked or every
         return every
 
+    def grid(self) -> ChartGrid | None:
+        found = self.query(ChartGrid) if self.is_mounted else None
+        return found.first() if found else None
+
     def per_page(self) -> int:
-        """Charts on screen (a short terminal hides the second)."""
-        if not self.is_mounted:
-            return CHARTS
-        return max(1, sum(1 for c in self.query(".chart") if c.styles.display != "none"))
+        """Charts on screen: the grid's rows times its columns."""
+        grid = self.grid()
+        return grid.rows * grid.cols if grid is not None else CHARTS
 
     def pages(self) -> int:
         return max(1, math.ceil(len(self.shown_metrics()) / self.per_page()))
@@ -166,6 +268,16 @@ class RunCharts(Vertical):
         self.page = (self.page + delta) % self.pages()
         self.dirty = True
 
+    def set_grid(self, rows: int | None, cols: int | None) -> tuple[int, int]:
+        """Ask for rows x cols charts (None: as many as fit); the grid it got."""
+        self.grid_shape = (rows, cols) if rows and cols else None
+        grid = self.grid()
+        if grid is not None:
+            grid.ask(rows, cols)
+            self.dirty = True
+            return grid.rows, grid.cols
+        return rows or 0, cols or 0
+
     def set_smoothing(self, weight: float) -> None:
         self.smoothing, self.dirty = weight, True
 
@@ -182,77 +294,180 @@ class RunCharts(Vertical):
             return self.runs[index].visible
         return False
 
+    def counts(self) -> tuple[int, int]:
+        """(runs heard from, runs shown on the charts)."""
+        named = [r for r in self.runs if r.name]
+        return len(named), sum(1 for r in named if r.visible)
+
     # ------------------------------------------------------------------ drawing
-    def legend(self) -> Content:
-        """Each run's colour and name (the selected one marked, in bold), then the chart settings."""
-        parts = []
-        for i, r in enumerate(self.runs):
-            if not r.name:   # a run not heard from yet
-                continue
+    def legend(self, width: int | None = None) -> Content:
+        """How many runs there are and how many are shown with the chart settings, then each run's
+        colour and name (the selected one marked, in bold) on at most LEGEND_LINES lines, and how
+        many more there are."""
+        width = max(20, width or (self.size.width - 2 if self.size.width else 100))
+        named = [(i, r) for i, r in enumerate(self.runs) if r.name]   # (not heard from yet: none)
+        entries = []
+        for i, r in named:
             name = text.one_line(r.name, NAME_CELLS)
-            parts.append(text.assemble(
+            rgb = self.colour_of(i)
+            line = ("━━" if not self.marked(i) else "••") if r.visible else "┄┄"
+            entries.append((i, text.assemble(
                 "▶" if i == self.selected else " ",
-                ("━━", rich_colour(i)) if r.visible else ("┄┄", "dim"),
+                (line, rich_colour(i, rgb)) if r.visible else (line, "dim"),
+                (f"{i + 1}" if self.marked(i) else "", rich_colour(i, rgb)),
                 " ", (name, "b") if i == self.selected else name,
-                "" if r.visible else (" (hidden)", "dim")))
+                "" if r.visible else (" (hidden)", "dim"))))
+        most_lines = LEGEND_LINES if (self.size.height or 30) >= 16 else 1   # short: one line
+        lines: list[list[Content]] = [[]]
+        used = 0
+        listed = 0
+        for n, (i, entry) in enumerate(entries):
+            more = len(entries) - n - 1
+            reserve = len(f"  +{more} more") if more else 0
+            w = entry.cell_length + (2 if lines[-1] else 0)
+            last = len(lines) == most_lines
+            if used + w > width - (reserve if last else 0):
+                if last or entry.cell_length > width:
+                    break
+                lines.append([])
+                used, w = 0, entry.cell_length
+            lines[-1].append(entry)
+            used += w
+            listed += 1
+        left = len(entries) - listed
+        if left and not any(i == self.selected for i, _ in entries[:listed]) and lines[-1]:
+            sel = next((e for i, e in entries if i == self.selected), None)
+            if sel is not None and lines[-1]:
+                lines[-1][-1] = sel   # the selected run is always named
+        if left:
+            lines[-1].append(text.plain(f"+{left} more", "dim"))
+        total, shown = self.counts()
         pages = self.pages()
         x = "step" if self.x == "step" else "training seconds"
-        info = f"smoothing {self.smoothing:.2f} · x: {x}" + (
-            f" · page {self.page + 1}/{pages}" if pages > 1 else "")
-        runs = Content("  ").join(parts)
-        return text.assemble(runs, "\n" if parts else "", (info, "dim"))
+        pieces = ([f"{total} runs, {shown} shown"] if total > 1 else []) + \
+            ([f"page {self.page + 1}/{pages}"] if pages > 1 else []) + \
+            [f"smoothing {self.smoothing:.2f}", f"x: {x}"]
+        info = pieces[0]
+        for piece in pieces[1:]:   # the most useful first, as many as fit
+            if cell_len(info) + 3 + cell_len(piece) <= width:
+                info += " · " + piece
+        rows = [Content("  ").join(line) for line in lines if line]
+        return text.assemble(Content("\n").join(rows), "\n" if rows else "",
+                             (text.cut(info, width), "dim"))
 
     def flush(self) -> None:
-        """Redraw if anything changed (called a few times a second)."""
-        if not self.dirty:
-            return
+        """Redraw what changed (called a few times a second): the legend, every chart when what
+        they show changed (page, size, settings), else up to DRAWS_PER_FLUSH of the charts whose
+        metric has new points, the longest-waiting first."""
+        grid = self.grid()
         legend = self.query("#legend")
-        if not legend or len(self.query(SafePlot)) < CHARTS:   # shutting down: children are gone
+        if grid is None or not legend:   # shutting down: children are gone
             return
-        self.dirty = False
-        legend.first(Static).update(self.legend())
+        if self.dirty:
+            self.dirty, self.legend_dirty = False, True
+            self.view += 1
+        if self.legend_dirty:
+            self.legend_dirty = False
+            legend.first(Static).update(self.legend())
+        grid.show(len(self.shown_metrics()))
         metrics = self.on_page()
-        for i in range(len(metrics)):
-            self.draw(self.query_one(f"#chart-{i}", SafePlot), metrics[i])
-        for i in range(len(metrics), CHARTS):
-            self.draw(self.query_one(f"#chart-{i}", SafePlot), None)
+        due = []
+        for i, chart in enumerate(grid.charts()):
+            metric = metrics[i] if i < len(metrics) else None
+            if chart.shown != (metric, self.view, chart.size):
+                self.draw(chart, metric)
+                chart.shown = (metric, self.view, chart.size)
+                chart.version = self.versions.get(metric or "", 0)
+            elif metric is not None and chart.version != self.versions.get(metric, 0):
+                due.append(chart)
+        due.sort(key=lambda c: c.drawn_at)
+        for chart in due[:DRAWS_PER_FLUSH]:
+            chart.version = self.versions.get(chart.metric or "", 0)
+            self.draw(chart, chart.metric)
 
     def on_resize(self) -> None:
         self.dirty = True   # the number of charts shown, and their widths, may have changed
 
-    def curve(self, run: RunData, metric: str, limit: int) -> tuple[list[float], list[float]]:
-        """A run's curve for a metric as drawn: smoothed, then thinned to what fits."""
+    def curve(self, run: RunData, metric: str, limit: int,
+              window: tuple[float, float] | None = None) -> tuple[list[float], list[float]]:
+        """A run's curve for a metric as drawn: smoothed, cut to the x window, then thinned to
+        what fits."""
         s = run.series.get(metric)
         if s is None:
             return [], []
         xs, ys = s.xy(self.x)
-        return thin(xs, ema(ys, self.smoothing), limit)
+        ys = ema(ys, self.smoothing)
+        if window is not None:
+            lo, hi = window
+            keep = [k for k, v in enumerate(xs) if lo <= v <= hi]
+            xs, ys = [xs[k] for k in keep], [ys[k] for k in keep]
+        return thin(xs, ys, limit)
 
-    def draw(self, chart: SafePlot, metric: str | None) -> None:
+    def x_range(self, metric: str) -> tuple[float, float] | None:
+        """The x range of the metric's points over the runs shown (None: no points)."""
+        lo = hi = None
+        for r in self.runs:
+            s = r.series.get(metric)
+            if not r.visible or s is None:
+                continue
+            xs = [v for v in (s.steps if self.x == "step" else s.times) if math.isfinite(v)]
+            if xs:
+                lo = min(xs) if lo is None else min(lo, min(xs))
+                hi = max(xs) if hi is None else max(hi, max(xs))
+        return None if lo is None else (lo, hi)
+
+    def draw(self, chart: SafePlot, metric: str | None, *, window: tuple[float, float] | None = None,
+             log: bool = False, title: str | None = None) -> str:
+        """Draw the metric's chart (every run shown, the selected one on top). `window` is the x
+        range shown, `log` a log y axis, `title` replaces the grid's title (the metric and each
+        run's latest value). Returns a note: why the log axis was refused, or ""."""
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
+        if isinstance(chart, MetricChart):
+            chart.metric, chart.drawn_at = metric, time.monotonic()
+        note = ""
         if metric is None:
             plt.title("waiting for records…" if not self.runs else "")
             chart.refresh()
-            return
-        limit = max(20, 2 * (chart.size.width or 60))
+            return note
+        width = chart.size.width or 60
+        limit = max(20, 2 * width)
         latest = {}
         order = [i for i in range(len(self.runs)) if i != self.selected] + \
             [i for i in range(len(self.runs)) if i == self.selected]   # the selected run on top
+        positive = False
         for i in order:
             r = self.runs[i]
             if not r.visible:
                 continue
-            xs, ys = self.curve(r, metric, limit)
+            xs, ys = self.curve(r, metric, limit, window)
+            rgb = self.colour_of(i)
             if xs:
-                plt.plot(xs, ys, color=colour(i), marker="braille")
-                s = r.series[metric]
+                plt.plot(xs, ys, color=rgb, marker="dot" if self.marked(i) else "braille")
+                positive = positive or any(y > 0 for y in ys)
+            s = r.series.get(metric)
+            if s is not None and s.latest is not None:
                 latest[i] = f"{text.one_line(r.name, NAME_CELLS)} {fmt_value(s.latest)}"
             for step, _ in r.marks:
                 at = step if self.x == "step" else r.time_at(step)
-                if at is not None:
-                    plt.vline(at, color=colour(i))
-        # (plotext text, not markup: SafePlt cleans it and cuts it to the chart's width)
-        plt.title(f"{metric}   " + "  ".join(latest[i] for i in sorted(latest)))
+                if at is not None and (window is None or window[0] <= at <= window[1]):
+                    plt.vline(at, color=rgb)
+        if window is not None:
+            plt.xlim(*window)
+        if log:
+            if positive:
+                plt.yscale("log")
+            else:
+                note = "log y refused: no value > 0 here, linear shown"
+        if title is None:
+            # the metric first, cut in its middle to what surely fits, then the latest values
+            # (plotext text, not markup: SafePlt cleans the title and cuts it to the chart's width)
+            room = max(4, width - TITLE_MARGIN)   # (a title that fits is built once, not twice)
+            title = middle_cut(metric, room)
+            values = "  ".join(latest[i] for i in sorted(latest))
+            if values and room - cell_len(title) >= 8:
+                title += "   " + text.cut(values, room - cell_len(title) - 3)
+        plt.title(f"{title}   ({note})" if note else title)
         chart.refresh()
+        return note

@@ -61,22 +61,46 @@ class StatusLine(Static):
         elif self.shown:
             self._draw(**self.shown)
 
-    def _draw_watch(self, *, runs: list[dict], selected: int, smoothing: float, x: str) -> None:
+    def _draw_watch(self, *, runs: list[dict], selected: int, smoothing: float, x: str,
+                    hidden: set[int] | frozenset = frozenset()) -> None:
+        """The overall state, how many runs there are and are shown on the charts (not `hidden`),
+        then each run's latest step and state, as many as fit (the selected one always), and how
+        many more."""
         state = overall_state(runs)
         style = RUN_STYLE.get(state, "$text")
-        wide = (self.size.width or 120) >= 110
-        parts = [text.assemble((f"● {state.upper()}", f"b {style}"))]
+        width = self.size.width or 120
+        wide = width >= 110
+        sep = text.plain(" │ " if not wide else "  │  ")
+        head = [text.assemble((f"● {state.upper()}", f"b {style}"))]
         if not runs:
-            parts.append(text.plain("no metrics files yet"))
+            head.append(text.plain("no metrics files yet"))
+        elif len(runs) > 1:
+            shown = sum(1 for r in runs if r["run"] not in hidden)
+            head.append(text.plain(f"{len(runs)} runs, {shown} shown"))
+        tail = [text.plain(f"smoothing {smoothing:.2f}")] if wide else []
+        entries = []
         for r in runs:   # run names come from files: content, never markup
             mark = "▶" if r["run"] == selected else ""
             rs = RUN_STYLE.get(r["status"], "$text")
-            parts.append(text.assemble(mark, (text.one_line(r["name"], 60), "b"), " step ",
-                                       (str(r["step"]), "b"), " ", (run_state(r), rs)))
-        if wide:
-            parts.append(text.plain(f"smoothing {smoothing:.2f}"))
-        sep = text.plain(" │ " if not wide else "  │  ")
-        self.update(sep.join(parts), layout=False)
+            entries.append((r["run"] == selected, text.assemble(
+                mark, (text.one_line(r["name"], 60), "b"), " step ", (str(r["step"]), "b"), " ",
+                (run_state(r), rs))))
+        room = width - 2 - sum(p.cell_length + sep.cell_length for p in head + tail)
+        listed = [e for sel, e in entries if sel][:1]   # the selected run first claims its room
+        room -= sum(e.cell_length + sep.cell_length for e in listed)
+        for sel, e in entries:
+            if sel:
+                continue
+            more = len(entries) - len(listed) - 1
+            reserve = len(f"+{more} more") + sep.cell_length if more else 0
+            if e.cell_length + sep.cell_length > room - reserve:
+                break
+            listed.append(e)
+            room -= e.cell_length + sep.cell_length
+        order = [e for _, e in entries if any(e is x for x in listed)]   # in the files' order
+        left = len(entries) - len(order)
+        more = [text.plain(f"+{left} more")] if left else []
+        self.update(sep.join(head + order + more + tail), layout=False)
 
     def _draw(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
               steps_per_second: float, seconds: float, speed: float) -> None:
