@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, SelectionList, Static
 
 from grpotui.sources import FileSource
 from grpotui.tui.app import GrpoApp
@@ -127,9 +127,21 @@ async def test_the_run_table_sorts_filters_groups_and_follows_the_runs(tmp_path)
         assert [c.plain for c in table.get_row_at(0)] == ["gamma", "12", "24", "2", "24",
                                                           "0.0833", "0.0833", "1"]
 
-        await pilot.press("m")                                 # the picker: a glob ticks exactly
+        await pilot.press("m")                                 # the picker: none, all, a glob
         await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen), "the picker")
-        await pilot.press("l", "*", "ctrl+s")
+        picker = app.screen
+        count = picker.query_one("#metrics-count", Static)
+        assert count.content.plain == "2 of 2 ticked"
+        await pilot.press("ctrl+n")
+        assert count.content.plain == "0 of 2 ticked"
+        assert picker.query_one(SelectionList).selected == []
+        await pilot.press("ctrl+s")                            # nothing ticked: not applied
+        assert app.screen is picker
+        await pilot.press("ctrl+t")
+        assert picker.query_one(SelectionList).selected == ["reward", "loss"]
+        await pilot.press("l", "*")                            # ticks exactly loss
+        assert count.content.plain == "1 of 2 ticked"
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is screen, "the table again")
         await wait_for(pilot, lambda: len(table.columns) == 5, "the loss columns")
         assert [c.key.value for c in table.ordered_columns] == [

@@ -96,7 +96,8 @@ def test_grouped_by_a_setting_with_missing_keys_and_odd_values():
     # numbers in numeric order, 1 and 1.0 one group, true apart from 1, the missing key last
     lr = table_rows(RUNS, METRICS, group_by="lr")
     assert [r.cells[0] for r in lr if r.run is None] == [
-        "▼ lr = 0.003 · 1 run", "▼ lr = 0.01 · 1 run", "▼ lr = 1 · 2 runs", "▼ lr = true · 1 run",
+        "▼ lr = 0.003 · 1 run", "▼ lr = 0.01 · 1 run", "▼ lr = 1 · 2 runs",
+        "▼ lr = true · 1 run",
         f"▼ lr = {NOT_SET} · 1 run"]
     assert order(lr) == ["group:n:0.003", 1, "group:n:0.01", 0, "group:n:1", 2, 5,
                          "group:b:true", 4, "group:-", 3]

@@ -1,6 +1,7 @@
-"""The run table of `grpotui watch`: every run against chosen metrics (each metric's last, min and max
-value), sorted by any column, filtered by a name part or a glob, and grouped by any setting of the
-runs' start records (delta_mode, loss_type, ...), each group in one colour family, groups collapsible.
+"""The run table of `grpotui watch`: every run against chosen metrics (each metric's last, min and
+max value), sorted by any column, filtered by a name part or a glob, and grouped by any setting of
+the runs' start records (delta_mode, loss_type, ...), each group in one colour family, groups
+collapsible.
 
 The model is plain data and pure functions, testable without Textual:
 
@@ -366,7 +367,7 @@ class RunTableScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self.call_after_refresh(self.refresh_table)   # (the bar's Input and Select mount after this)
+        self.call_after_refresh(self.refresh_table)   # (the bar's Input and Select mount later)
         self.set_interval(1 / REFRESH_HZ, self.refresh_table)
 
     # ------------------------------------------------------------------ data
@@ -446,7 +447,8 @@ class RunTableScreen(Screen[None]):
 
     def _draw(self, metrics: list[str]) -> None:
         """Update the cells that changed where the columns and rows are the same ones (the cursor
-        and scroll stay put as runs grow); rebuild the table otherwise, the cursor kept on its row."""
+        and scroll stay put as runs grow); rebuild the table otherwise, the cursor kept on its
+        row."""
         table = self.query_one(DataTable)
         columns = [(key, self._label(key)) for key in column_keys(metrics)]
         rows = [(row, self._row_style(row)) for row in self.rows]
