@@ -52,6 +52,7 @@ WATCH_BINDINGS = [
     Binding("less_than_sign", "grid(0,-1)", "Grid: one column fewer", show=False),
     Binding("a", "grid_auto", "Grid: as many charts as fit", show=False),
     Binding("g", "groups_panel", "Groups panel: wide, narrow, hidden", show=False),
+    Binding("R", "run_table", "Run table", show=False),   # (the footer keeps q at 80 columns)
 ]
 WATCH_ACTIONS = {b.action.split("(")[0] for b in WATCH_BINDINGS}
 
@@ -69,8 +70,9 @@ class Watching:
             yield GroupsView(id="groups")
             yield ClipPlot(id="clip-plot")
         with Vertical(id="right", classes="watching"):
-            yield RunCharts(self.smoothing, self.x, self.metric_patterns, grid=self.grid_shape,
-                            id="charts")
+            self.run_charts = RunCharts(self.smoothing, self.x, self.metric_patterns,
+                                        grid=self.grid_shape, id="charts")
+            yield self.run_charts
 
     def mount_watch(self) -> None:
         self.query_one("#charts").border_title = "curves"
@@ -89,11 +91,13 @@ class Watching:
             raise NoMatches("no screens")
         return self.screen_stack[0].query_one(what)
 
+    run_charts: RunCharts | None = None
+
     def _charts(self) -> RunCharts | None:
-        if not self.screen_stack:
-            return None
-        found = self.screen_stack[0].query(RunCharts)
-        return found.first() if found else None
+        """The chart grid's panel (None once the app is shutting down). Kept, not queried: a query
+        walks the whole screen, and this is asked for every snapshot."""
+        charts = self.run_charts
+        return charts if charts is not None and charts.is_attached and self.screen_stack else None
 
     def _covered(self) -> bool:
         """Another screen (the full-screen chart, a dialog) is on top of the dashboard."""
@@ -323,3 +327,24 @@ class Watching:
         if self._covered():
             return
         self.push_screen(ChartScreen(self._charts(), metric))
+
+    def action_run_table(self) -> None:
+        """The run table: one screen for the session, so its sort, filter, groups and metrics
+        (and the groups' colours on the charts) stay between visits."""
+        from grpotui.tui.screens.runs import RunTableScreen
+
+        if not self.is_screen_installed("runs"):
+            self.install_screen(RunTableScreen(), "runs")
+        if self.get_screen("runs") not in self.screen_stack:
+            self.push_screen("runs")
+
+    def select_run(self, index: int) -> None:
+        """Make a run the selected one (enter on the run table's row), as c does."""
+        if index < len(self.runs) and self.runs[index]:
+            self.selected = index
+            self._charts().select(index)
+            self._show_run()
+            if not self._covered():   # (else the redraw tick shows them on return)
+                self._show_groups()
+                self._plot()
+            self.show_watch_status()

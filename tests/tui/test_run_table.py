@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, SelectionList, Static
 from grpotui.sources import FileSource
 from grpotui.tui.app import GrpoApp
 from grpotui.tui.screens.metrics import MetricsScreen
-from grpotui.tui.screens.runs import RunTableScreen, group_colours
+from grpotui.tui.screens.runs import RunTableScreen, Sort, group_colours
 from grpotui.tui.widgets import charts as charts_module
 from grpotui.tui.widgets.charts import RunCharts
 
@@ -63,9 +63,10 @@ async def test_the_run_table_sorts_filters_groups_and_follows_the_runs(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(app.runs) == 6 and all(app.runs)
                        and app.runs[2]["step"] == 8, "the six runs")
-        await app.push_screen(RunTableScreen())
+        await pilot.press("R")                                 # the run table
+        await wait_for(pilot, lambda: isinstance(app.screen, RunTableScreen)
+                       and app.screen.query(DataTable), "the run table")
         screen = app.screen
-        assert isinstance(screen, RunTableScreen)
         table = screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 6, "the rows")
         # the charts' familiar metrics, each as last, min, max; names in name order, any case
@@ -146,7 +147,14 @@ async def test_the_run_table_sorts_filters_groups_and_follows_the_runs(tmp_path)
         await wait_for(pilot, lambda: len(table.columns) == 5, "the loss columns")
         assert [c.key.value for c in table.ordered_columns] == [
             "name", "step", "loss:last", "loss:min", "loss:max"]
-        assert screen.sort.column == "name"                    # its sort column went: by name
+        assert screen.sort == Sort()                           # its sort column went: by name
+        assert names(table) == ["[b]x[/]", "alpha", "beta", "delta", "gamma", "Raw-2"]
+        table.move_cursor(row=names(table).index("beta"))
+        await pilot.press("enter")                             # beta: the selected run
+        assert app.selected == 2
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
+        await pilot.press("R")                                 # the same table again
+        await wait_for(pilot, lambda: app.screen is screen, "the table again")
+        assert screen.metrics == ["loss"] and names(table)[table.cursor_row] == "beta"
         await app.action_quit()

@@ -57,7 +57,7 @@ def test_sorting_by_each_kind_of_column_keeps_missing_values_last():
     assert by("loss:max") == [0, 2, 4, 1, 3, 5]         # three runs without loss: by index
     assert by("loss:max", True) == [4, 2, 0, 1, 3, 5]
     assert by("loss:min") == [4, 2, 0, 1, 3, 5]
-    assert by("no-such:last") == by("name")             # a column not in the table: by name
+    assert by("no-such:last", True) == by("name")       # a column not in the table: by name
     ties = [RunSummary(i, n, {}, 1, {"kl": (0.5, 0.5, 0.5)}) for i, n in enumerate("cab")]
     assert order(table_rows(ties, ["kl"], Sort("kl:last", True))) == [0, 1, 2]   # ties: by index
     assert order(table_rows(ties, ["kl"], Sort("kl:last"))) == [0, 1, 2]

@@ -45,7 +45,12 @@ class HelpScreen(ModalScreen[None]):
         if self.watching:
             text.append("\nWatching metrics files (read-only): c selects the run whose groups and "
                         "settings show; space hides or shows it on the curves; , and . change the "
-                        "smoothing (0 to 0.99); m picks the metrics charted. Press esc to close.")
+                        "smoothing (0 to 0.99); m picks the metrics charted (a glob such as "
+                        "rewards/* ticks exactly its matches). R opens the run table: every run's "
+                        "last, min and max of chosen metrics; s sorts (or click a header), r "
+                        "reverses, / filters by a name part or a glob, g groups the runs by a "
+                        "setting (each group in one colour, on the charts too), space folds a "
+                        "group, enter selects a run, m picks its metrics. Press esc to close.")
         else:
             text.append("\nChanges apply at the next rollout. Press esc to close.")
         with Vertical(classes="dialog", id="help"):

@@ -200,9 +200,9 @@ def table_rows(runs: list[RunSummary], metrics: list[str], sort: Sort = Sort(),
     """The table's rows: runs whose name matches `filter` (see `matches`), sorted; grouped by the
     setting `group_by` (None or "" for none) under a heading row per group that has a matching
     run ("▼ key = value · n runs", "▶" when its row key is in `collapsed`: its runs are not
-    listed). A sort column that is not in the table sorts by name."""
+    listed). A sort column that is not in the table sorts by name, A to Z."""
     if sort.column not in column_keys(metrics):
-        sort = Sort("name", sort.descending)
+        sort = Sort()
     blank = ("",) * (1 + 3 * len(metrics))
     if not group_by:
         shown = [r for r in runs if matches(r.name, filter)]
@@ -416,7 +416,7 @@ class RunTableScreen(Screen[None]):
         self._offer_keys()
         metrics = self.table_metrics()
         if self.sort.column not in column_keys(metrics):   # its metric went: by name
-            self.sort = Sort("name", self.sort.descending)
+            self.sort = Sort()
         self.rows = table_rows(self.runs, metrics, self.sort, self.filter, self.group_by,
                                self.collapsed)
         self._colour()
