@@ -335,6 +335,65 @@ def watch_open(path, records: int) -> tuple[float, float]:
         return float("nan"), float("nan")
 
 
+# ------------------------------------------------------------------ runs logged without grpotui
+HF_ENTRIES = 100_000      # log entries in the bench's trainer_state.json
+TB_SCALARS = 1_000_000    # scalars in its TensorBoard event file
+TRL_KEYS = ("loss", "grad_norm", "learning_rate", "num_tokens", "completions/mean_length",
+            "completions/min_length", "completions/max_length", "completions/clipped_ratio",
+            "completions/mean_terminated_length", "completions/min_terminated_length",
+            "completions/max_terminated_length", "rewards/position_match_reward/mean",
+            "rewards/position_match_reward/std", "reward", "reward_std", "frac_reward_zero_std",
+            "kl", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean",
+            "clip_ratio/region_mean", "clip_ratio/low_min", "clip_ratio/high_max", "step_time",
+            "epoch")            # what a TRL GRPOTrainer logs at each step (DESIGN.md section 6)
+
+
+def make_trainer_state(folder, entries: int, seed: int = 0) -> int:
+    """A Trainer output folder whose checkpoint holds a trainer_state.json of `entries` log entries
+    of TRL's 25 metrics, in the Trainer's own layout (json.dumps(indent=2, sort_keys=True)); returns
+    the last step. 1,000 entries are encoded and repeated with their steps renumbered (the indenting
+    encoder is pure Python: 100,000 entries would take seconds)."""
+    import json
+    import random
+
+    rng = random.Random(seed)
+    folder = Path(folder) / f"checkpoint-{entries}"
+    folder.mkdir(parents=True, exist_ok=True)
+    mark = 987654321987
+    head, sep = json.dumps({"global_step": entries, "log_history": [{}], "max_steps": entries},
+                           indent=2, sort_keys=True).split("    {}")
+    pool = []
+    for _ in range(1000):
+        text = json.dumps({"log_history": [{**{k: round(rng.random(), 6) for k in TRL_KEYS},
+                                            "step": mark}]}, indent=2, sort_keys=True)
+        pool.append(text[text.index("    {"):text.rindex("    }") + 5])
+    with open(folder / "trainer_state.json", "w", encoding="utf-8") as f:
+        f.write(head)
+        f.write(",\n".join(pool[i % 1000].replace(str(mark), str(i + 1)) for i in range(entries)))
+        f.write(sep + "\n")
+    return entries
+
+
+def make_event_file(folder, scalars: int, seed: int = 0) -> int:
+    """A folder with an event file of `scalars` scalars as the Trainer's TensorBoardCallback writes
+    them (train/<TRL's 25 names>, one value per event, steps 1, 2, ...; values from a pool), framed
+    by grpotui.tbfile.frame; returns the last step."""
+    import random
+
+    from grpotui import tbfile
+
+    rng = random.Random(seed)
+    pool = [round(rng.random(), 6) for _ in range(997)]
+    tags = [f"train/{k}" for k in TRL_KEYS]
+    steps = scalars // len(tags)
+    rows = [(s, {t: pool[(s * 31 + j) % 997] for j, t in enumerate(tags)})
+            for s in range(1, steps + 1)]
+    run = Path(folder) / "runs" / "bench"
+    run.mkdir(parents=True, exist_ok=True)
+    tbfile.write_scalars(run / "events.out.tfevents.1700000000.bench.1.0", rows)
+    return steps
+
+
 # ----------------------------------------------------------------------------- the whole bench
 def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
               dashboard: bool = True, progress=None, watch: bool = True) -> list[Figure]:
@@ -368,6 +427,8 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         "watch_open": (f"watch: open a {WATCH_RECORDS:,}-record file", "s"),
         "watch_mb": ("watch: peak memory opening it", "MB"),
         "watch_small_mb": ("watch: peak memory, a 1,000-record file", "MB"),
+        "watch_state": (f"watch: open a trainer_state.json of {HF_ENTRIES:,} entries", "s"),
+        "watch_tb": (f"watch: open an event file of {TB_SCALARS:,} scalars", "s"),
     }.items()}
     tmp = None
     if watch:
@@ -380,6 +441,15 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         make_metrics_file(big, WATCH_RECORDS)
         make_metrics_file(small, 1000)
         figs["watch_open"].note = f"{os.path.getsize(big) / 2**20:.0f} MB of JSONL"
+        say(f"writing a trainer_state.json of {HF_ENTRIES:,} entries and an event file of "
+            f"{TB_SCALARS:,} scalars")
+        state_dir, tb_dir = Path(tmp.name) / "hf-state", Path(tmp.name) / "hf-tb"
+        state_last = make_trainer_state(state_dir, HF_ENTRIES)
+        tb_last = make_event_file(tb_dir, TB_SCALARS)
+        figs["watch_state"].note = (f"{os.path.getsize(next(state_dir.glob('*/*.json'))) / 2**20:.0f}"
+                                    f" MB, to its latest step on screen")
+        figs["watch_tb"].note = (f"{os.path.getsize(next(tb_dir.glob('runs/*/*'))) / 2**20:.0f} MB, "
+                                 f"to its latest step on screen")
     for i in range(repeats):
         say(f"repeat {i + 1}/{repeats}: lecture config")
         figs["lec_engine"].values.append(engine_steps_per_second(lecture, seconds))
@@ -413,6 +483,9 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
             figs["watch_open"].values.append(t)
             figs["watch_mb"].values.append(mb)
             figs["watch_small_mb"].values.append(watch_open(small, 1000)[1])
+            say(f"repeat {i + 1}/{repeats}: watch a Trainer's trainer_state.json and event file")
+            figs["watch_state"].values.append(watch_open(state_dir, state_last)[0])
+            figs["watch_tb"].values.append(watch_open(tb_dir, tb_last)[0])
     if tmp is not None:
         tmp.cleanup()
     out = [f for f in figs.values() if f.values]
