@@ -42,7 +42,8 @@ import numpy as np
 
 INSTALL = "pip install 'grpotui[tb]' (or: pip install tensorboard)"
 PARSE_ALL = 20_000        # new records parsed one by one up to this many; more are sampled
-SAMPLE_BLOCKS = 4000      # blocks (steps) parsed when a big file is sampled
+SAMPLE_BLOCKS = 4000      # blocks (steps) parsed when a big file is sampled, at most
+PARSE_BUDGET = 60_000     # records parsed around the samples (fewer samples for wide steps)
 FIRST = 16                # records always parsed at a file's start (file version, settings text)
 MAX_BLOCK = 2000          # records of one step looked at around a sample
 MAX_PARSE = 1 << 20       # bytes: a bigger record (an image, a graph) is never a scalar: not parsed
@@ -340,9 +341,12 @@ class EventFileReader:
             del a
 
     def _sampled(self, m, a, P, L, first_read: bool) -> list[Block]:
+        """Whole steps at evenly spaced records (as many as PARSE_BUDGET records allow, at most
+        SAMPLE_BLOCKS), the first records, the last step. The records around each sample are
+        checked and parsed together (a step's records are B in a row: B from the last step)."""
         n = len(P)
         keep: set[int] = set(range(min(FIRST, n))) if first_read else set()
-        cache: dict[int, object] = {}
+        cache = self._parse_many(m, a, P, L, range(max(0, n - 256), n))
 
         def step_of(i: int):
             if i not in cache:
@@ -350,11 +354,11 @@ class EventFileReader:
             e = cache[i]
             return e.step if e is not None and _has_values(e) else None
 
-        def block_at(i: int) -> None:
+        def block_at(i: int) -> tuple[int, int]:
             s = step_of(i)
             if s is None:
                 keep.add(i)
-                return
+                return i, i
             lo = i
             while lo > 0 and i - lo < MAX_BLOCK and step_of(lo - 1) == s:
                 lo -= 1
@@ -362,10 +366,17 @@ class EventFileReader:
             while hi < n - 1 and hi - i < MAX_BLOCK and step_of(hi + 1) == s:
                 hi += 1
             keep.update(range(lo, hi + 1))
+            return lo, hi
 
-        for k in range(SAMPLE_BLOCKS):
-            block_at(int(k * n / SAMPLE_BLOCKS))
-        block_at(n - 1)
+        lo, hi = block_at(n - 1)
+        width = min(hi - lo + 1, 256) + 1
+        blocks = max(1, min(SAMPLE_BLOCKS, PARSE_BUDGET // (2 * width + 1)))
+        centres = [int(k * n / blocks) for k in range(blocks)]
+        near = sorted({j for c in centres for j in range(max(0, c - width), min(n, c + width + 1))}
+                      - cache.keys())
+        cache.update(self._parse_many(m, a, P, L, near))
+        for c in centres:
+            block_at(c)
         return self._blocks(m, a, P, L, sorted(keep), cache)
 
     def _parse_one(self, m, a, pos: int, length: int):
@@ -387,32 +398,38 @@ class EventFileReader:
         self.parsed += 1
         return e
 
+    def _parse_many(self, m, a, P, L, idx) -> dict:
+        """Records idx's Events (None: too big, or failing their CRC or parse), their payload
+        CRCs checked together, one numpy pass per length."""
+        todo = [i for i in idx if L[i] <= MAX_PARSE]
+        events: dict = {i: None for i in idx}
+        if not todo:
+            return events
+        ti = np.array(todo, dtype=np.int64)
+        tl, tp = L[ti], P[ti]
+        ok = np.zeros(len(ti), dtype=bool)
+        for length in np.unique(tl):
+            sel = np.nonzero(tl == length)[0]
+            if length > 4096 or len(sel) == 1:
+                for j in sel:
+                    p = int(tp[j])
+                    ok[j] = masked_crc(m[p + _HEADER:p + _HEADER + int(length)]) == \
+                        _U32(m, p + _HEADER + int(length))[0]
+                continue
+            starts = tp[sel] + _HEADER
+            rows = a[starts[:, None] + np.arange(int(length))]
+            ok[sel] = crc_rows(rows) == _u32_at(a, starts + int(length))
+        for j, i in enumerate(todo):
+            p, length = int(tp[j]), int(tl[j])
+            if not ok[j]:
+                self._bad(f"a record at byte {p:,} fails its data check (CRC)")
+                continue
+            events[i] = self._decode(m[p + _HEADER:p + _HEADER + length], p)
+        return events
+
     def _blocks(self, m, a, P, L, idx: list[int], cache: dict | None = None) -> list[Block]:
-        cache = cache or {}
-        todo = [i for i in idx if i not in cache and L[i] <= MAX_PARSE]
-        events = dict(cache)
-        if todo:                                   # payload CRCs, one numpy pass per length
-            ti = np.array(todo, dtype=np.int64)
-            tl, tp = L[ti], P[ti]
-            ok = np.zeros(len(ti), dtype=bool)
-            for length in np.unique(tl):
-                sel = np.nonzero(tl == length)[0]
-                if length > 4096 or len(sel) == 1:
-                    for j in sel:
-                        p = int(tp[j])
-                        ok[j] = masked_crc(m[p + _HEADER:p + _HEADER + int(length)]) == \
-                            _U32(m, p + _HEADER + int(length))[0]
-                    continue
-                starts = tp[sel] + _HEADER
-                rows = a[starts[:, None] + np.arange(int(length))]
-                ok[sel] = crc_rows(rows) == _u32_at(a, starts + int(length))
-            for j, i in enumerate(todo):
-                p, length = int(tp[j]), int(tl[j])
-                if not ok[j]:
-                    self._bad(f"a record at byte {p:,} fails its data check (CRC)")
-                    events[i] = None
-                    continue
-                events[i] = self._decode(m[p + _HEADER:p + _HEADER + length], p)
+        events = dict(cache or {})
+        events.update(self._parse_many(m, a, P, L, [i for i in idx if i not in events]))
         out: list[Block] = []
         for i in idx:
             e = events.get(i)

@@ -274,7 +274,7 @@ def test_a_big_file_is_sampled_by_step_blocks_ending_on_the_latest(tmp_path, mon
                               999]
     assert recs[-1] == {"step": 999, "loss": 499.5, "epoch": 9.989999771118164,
                         "time": pytest.approx(10.0)}     # a Trainer's tags: train/ dropped
-    assert f.readers[p].records == 2001 and f.readers[p].parsed < 100
+    assert f.readers[p].records == 2001 and f.readers[p].parsed < 400     # not every record
 
 
 def test_the_trainers_tags_take_its_log_names(tmp_path):
