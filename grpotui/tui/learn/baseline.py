@@ -148,6 +148,8 @@ class BaselineCanvas(Canvas):
         compact = self.compact
         # compact: R and b are on the sliders beside the table; each push is an arrow only
         top = max(float(p_raw.abs().max()), float(p_base.abs().max()))
+        # the arrows take the room there is: 4 cells a side at 120 columns, longer on wider ones
+        half = max(4, min(15, 4 + (self.query_one("#bl-table").size.width - 72) // 4))
         head = ["s", "a"] + ([] if compact else ["R", "b"])
         cell_head = ["w", "push".center(11)] if compact else ["w", "π", "push", "".center(9)]
         rows = [head + ["│"] + cell_head + ["│"] + cell_head]
@@ -159,7 +161,7 @@ class BaselineCanvas(Canvas):
                 row.append("│")
                 row += ([f"{float(w[s, a]):+.1f}", push_arrow(x, top, 5)] if compact else
                         [f"{float(w[s, a]):+.1f}", f"{float(pi[s, a]):.2f}", f"{x:+.2f}",
-                         push_arrow(x, top, 4)])
+                         push_arrow(x, top, half)])
             rows.append(row)
         table = columns(rows, left={0, 1} | ({4, 7} if compact else {8, 13}))
         if not compact:
@@ -204,6 +206,10 @@ class BaselineCanvas(Canvas):
             note += "\nspace plays sampled steps; n takes one."
         self.query_one("#bl-note", Static).update(escape(note))
         self._plot()
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        self.call_after_refresh(self.recompute)     # the arrows fit the table's new width
 
     def _plot(self) -> None:
         widget = self.query_one("#bl-plot", SafePlot)

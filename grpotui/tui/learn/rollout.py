@@ -325,14 +325,14 @@ class RolloutCanvas(Canvas):
         written = self.responses[g]
         t_next = len(written)
         whole = t_next == cfg.n
-        so_far = f' + "{as_text(written, whole)}"' if written else ""
+        so_far = f' + [b]"{as_text(written, whole)}"[/]' if written else ""
         compact = self.compact
         # the tokens are numbers; as the lesson writes them they read as text: "[4, 8, 0"
         lines = [(f"prompt {as_text(self.prompt, True)} → {as_text(target, True)}" if compact else
                   f'prompt "Sort {as_text(self.prompt, True)}"   '
                   f"(sorted: {as_text(target, True)})"),
                  ("" if compact else f"response {g + 1} of {len(self.responses)}: ")
-                 + f"s{t_next} = prompt[b]{so_far}[/]"
+                 + f"s{t_next} = prompt{so_far}"
                  + ("  [dim](whole)[/]" if whole else
                     f" → a{t_next + 1} ~ π" if compact else
                     f"  → a{t_next + 1} ~ π(· | s{t_next})")]
