@@ -37,6 +37,7 @@ from grpotui.config import ConfigError
 from grpotui.served import NO_SAVE, SAVE, SERVED_ENV, SERVER_PID_ENV
 
 APPS = ("learn", "dashboard", "watch")
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent   # the folder holding this grpotui package
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _HOST_HEADER = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.%a-z]+\](:[0-9]{1,5})?$")
@@ -68,8 +69,11 @@ class Plan:
 
     @property
     def command(self) -> str:
-        """The shell command textual-serve runs per tab; `exec` makes the app the tab's process."""
-        return "exec " + shlex.join(self.argv)
+        """The shell command textual-serve runs per tab: from the folder that holds the server's
+        own grpotui package, so that `-m grpotui` (which looks in the current folder first) finds
+        that one, whatever folder the server was started in; `exec` makes the app the tab's
+        process. Every path in argv is absolute."""
+        return f"cd {shlex.quote(str(PACKAGE_ROOT))} && exec {shlex.join(self.argv)}"
 
     @property
     def url(self) -> str:
@@ -304,6 +308,9 @@ def serve(plan: Plan) -> None:
     """Serve until Ctrl+C or SIGTERM. ServeError if the address cannot be listened on."""
     os.environ[SERVED_ENV] = SAVE if plan.allow_save else NO_SAVE     # every session inherits it
     os.environ[SERVER_PID_ENV] = str(os.getpid())
+    if os.environ.get("GRPOTUI_PRESETS_DIR"):    # sessions run in another folder (Plan.command)
+        os.environ["GRPOTUI_PRESETS_DIR"] = str(Path(os.environ["GRPOTUI_PRESETS_DIR"])
+                                                .expanduser().resolve())
     if plan.beyond is not None:
         print(beyond_warning(plan), file=sys.stderr, flush=True)
     server = RoomServer(plan)

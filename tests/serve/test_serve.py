@@ -85,7 +85,9 @@ def test_the_session_command_is_this_python_and_grpotui_with_the_teachers_argume
     assert plan.argv == [sys.executable, "-m", "grpotui", "learn", "baseline",
                          "--presets-dir", str((tmp_path / "p").resolve()),
                          "--preset", str(preset.resolve()), "--set", "learning_rate=0.01"]
-    assert plan.command.startswith("exec ") and plan.title == "grpotui learn"
+    root = Path(cli.__file__).resolve().parents[1]        # the folder holding this grpotui
+    assert plan.command == f"cd {root} && exec {' '.join(plan.argv)}"
+    assert plan.title == "grpotui learn"
     assert (plan.host, plan.port, plan.allow_save, plan.beyond) == ("127.0.0.1", 8000, False, None)
     assert make_plan("dashboard", [], preset="sort4").argv == [sys.executable, "-m", "grpotui",
                                                               "--preset", "sort4"]
