@@ -7,8 +7,8 @@ from __future__ import annotations
 from grpotui.series import Series
 from grpotui.tui.screens.metrics import glob_ticks, matches as metric_matches
 from grpotui.tui.screens.runs import (NOT_SET, Row, RunSummary, Sort, clicked_sort, column_keys,
-                                      config_keys, default_metrics, group_colours, group_value,
-                                      matches, next_sort, summarise, table_rows)
+                                      column_widths, config_keys, default_metrics, group_colours,
+                                      group_value, matches, next_sort, summarise, table_rows)
 
 METRICS = ["reward", "loss"]
 RUNS = [
@@ -42,6 +42,14 @@ def test_ungrouped_rows_exactly():
                                     "loss:last", "loss:min", "loss:max"]
     rows = table_rows(RUNS, METRICS)
     assert rows == [Row(f"run:{i}", CELLS[i], run=i, member=i) for i in (4, 0, 2, 5, 3, 1)]
+
+
+def test_column_widths_fit_the_widest_header_line_or_cell():
+    rows = table_rows(RUNS, ["loss"], group_by="delta_mode")
+    assert column_widths(["\nrun ▲", "\nstep", "loss\nlast", "\nmin", "\nmax"], rows) == [
+        len("▼ delta_mode = (not set) · 1 run"), 4, 7, 7, 7]
+    wide = [Row("run:0", ("漢字漢字", "1"), run=0)]       # cells, not characters
+    assert column_widths(["\nrun", "\nstep"], wide) == [8, 4]
 
 
 def test_sorting_by_each_kind_of_column_keeps_missing_values_last():

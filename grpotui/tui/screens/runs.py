@@ -227,6 +227,13 @@ def table_rows(runs: list[RunSummary], metrics: list[str], sort: Sort = Sort(),
     return rows
 
 
+def column_widths(labels: list[str], rows: list[Row]) -> list[int]:
+    """Each column's width in cells: its widest header line or cell."""
+    return [max([text.width(line) for line in label.split("\n")]
+                + [text.width(r.cells[j]) for r in rows])
+            for j, label in enumerate(labels)]
+
+
 def config_keys(runs: list[RunSummary]) -> list[str]:
     """Settings to group by: those whose value differs between runs first, then the rest, each
     part in name order."""
@@ -446,11 +453,16 @@ class RunTableScreen(Screen[None]):
                 self.charts.set_colours(colours)
 
     def _draw(self, metrics: list[str]) -> None:
-        """Update the cells that changed where the columns and rows are the same ones (the cursor
-        and scroll stay put as runs grow); rebuild the table otherwise, the cursor kept on its
-        row."""
+        """Update the cells that changed where the columns (and their widths) and rows are the
+        same (the cursor and scroll stay put as runs grow); rebuild the table otherwise, the cursor
+        kept on its row."""
         table = self.query_one(DataTable)
-        columns = [(key, self._label(key)) for key in column_keys(metrics)]
+        keys = column_keys(metrics)
+        labels = [self._label(key) for key in keys]
+        # Widths are set, not measured by the table: it measures new rows only when idle, and a
+        # frame drawn before that (as a Select's list closes) stayed cached at the headers' widths.
+        columns = list(zip(keys, labels, column_widths([label.plain for label in labels],
+                                                       self.rows)))
         rows = [(row, self._row_style(row)) for row in self.rows]
         if self.drawn is not None and self.drawn[0] == columns and \
                 [r.key for r, _ in self.drawn[1]] == [r.key for r, _ in rows]:
@@ -458,15 +470,15 @@ class RunTableScreen(Screen[None]):
                 if (old, old_style) == (row, style):
                     continue
                 cells = self._cells(row, style)
-                for j, (key, _) in enumerate(columns):
+                for j, (key, _, _) in enumerate(columns):
                     if old.cells[j] != row.cells[j] or (j == 0 and old_style != style):
-                        table.update_cell(row.key, key, cells[j], update_width=True)
+                        table.update_cell(row.key, key, cells[j])
         else:
             at, scroll_x = table.cursor_row, table.scroll_x
             old_key = self._row_key(at)
             table.clear(columns=True)
-            for key, label in columns:
-                table.add_column(label, key=key)
+            for key, label, width in columns:
+                table.add_column(label, width=width, key=key)
             for row, style in rows:
                 table.add_row(*self._cells(row, style), key=row.key)
             keys = [r.key for r in self.rows]
