@@ -5,6 +5,7 @@ the sampled read of a big file), and the watch-source fixes (a deleted file, a s
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -186,7 +187,8 @@ def test_a_huge_file_is_not_read(tmp_path, monkeypatch):
 
 
 # ============================================================================ TensorBoard
-tb = pytest.importorskip("tensorboard", reason="the [tb] extra: pip install -e '.[tb]'")
+needs_tb = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
+                              reason="the [tb] extra: pip install -e '.[tb]'")
 
 
 def summary_writer(folder: Path):
@@ -195,6 +197,7 @@ def summary_writer(folder: Path):
     return SummaryWriter(str(folder))
 
 
+@needs_tb
 def test_summary_writer_scalars_simple_and_tensor_are_read_with_their_steps(tmp_path):
     w = summary_writer(tmp_path / "runs" / "a")
     for s in range(3):
@@ -222,6 +225,7 @@ def test_summary_writer_scalars_simple_and_tensor_are_read_with_their_steps(tmp_
     assert [p["step"] for s in snapshots(src) for p in s["points"]] == [7]
 
 
+@needs_tb
 def test_a_record_cut_mid_write_waits_and_corrupt_records_are_skipped_and_reported(tmp_path):
     rows = [(s, {"loss": float(s)}) for s in range(10)]
     payloads = tbfile.scalar_payloads(rows)
@@ -248,6 +252,7 @@ def test_a_record_cut_mid_write_waits_and_corrupt_records_are_skipped_and_report
                          f"in all); skipped, the rest is shown.")
 
 
+@needs_tb
 def test_framing_matches_tensorboards_own_crc_and_reader(tmp_path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
@@ -261,6 +266,7 @@ def test_framing_matches_tensorboards_own_crc_and_reader(tmp_path):
         (s, [t]) for s in range(5) for t in ("a", "b")]
 
 
+@needs_tb
 def test_a_big_file_is_sampled_by_step_blocks_ending_on_the_latest(tmp_path, monkeypatch):
     monkeypatch.setattr(tbfile, "PARSE_ALL", 100)
     monkeypatch.setattr(tbfile, "SAMPLE_BLOCKS", 10)
@@ -277,6 +283,7 @@ def test_a_big_file_is_sampled_by_step_blocks_ending_on_the_latest(tmp_path, mon
     assert f.readers[p].records == 2001 and f.readers[p].parsed < 400     # not every record
 
 
+@needs_tb
 def test_the_trainers_tags_take_its_log_names(tmp_path):
     p = tmp_path / "events.out.tfevents.1.h"
     tbfile.write_scalars(p, [(1, {"train/reward": 0.5, "train/epoch": 0.1, "eval/loss": 2.0,
@@ -289,6 +296,7 @@ def test_the_trainers_tags_take_its_log_names(tmp_path):
         "steps_per_second": 4.0, "clip_ratio/region_mean": 0.0}
 
 
+@needs_tb
 def test_a_folder_with_both_is_one_run_read_from_its_event_files(tmp_path):
     checkpoint(tmp_path, 2, [1, 2])
     (tmp_path / "runs" / "x").mkdir(parents=True)
@@ -301,6 +309,7 @@ def test_a_folder_with_both_is_one_run_read_from_its_event_files(tmp_path):
                                                        "trainer_state")]
 
 
+@needs_tb
 def test_without_the_tensorboard_package_watch_says_how_to_install_it(tmp_path, monkeypatch):
     import sys
 
@@ -345,3 +354,23 @@ def test_a_step_going_back_in_one_file_starts_the_run_over_with_a_note(tmp_path)
     assert [x["step"] for x in snap["points"]] == [1, 2] and snap["config"] == {"a": 2}
     assert [e["event"] for e in snap["events"]] == ["note", "stop", "start"]
     assert snap["events"][0]["message"] == f"{p}: {why}." and snap["status"] == "watching"
+
+
+@needs_tb
+def test_the_bench_files_read_back(tmp_path):
+    """`grpotui bench`'s trainer_state.json (in the Trainer's layout) and event file (the
+    Trainer's tags) read as what was written (small here; the bench writes 100,000 and 1,000,000)."""
+    from grpotui import bench
+
+    assert bench.make_trainer_state(tmp_path / "s", 300) == 300
+    text = (tmp_path / "s" / "checkpoint-300" / "trainer_state.json").read_text()
+    st = json.loads(text)
+    assert text == trainer_json(st)                       # the Trainer's own layout
+    assert [e["step"] for e in st["log_history"]] == list(range(1, 301))
+    recs = TrainerStateFollower(tmp_path / "s").poll()
+    assert steps_of(recs) == list(range(1, 301))
+    assert set(recs[-1]) == set(bench.TRL_KEYS) | {"step", "lr", "steps_per_second"}
+    assert bench.make_event_file(tmp_path / "t", 250) == 10     # 25 metrics a step
+    recs = TensorBoardFollower(tmp_path / "t").poll()
+    assert steps_of(recs) == list(range(1, 11))
+    assert set(recs[-1]) == set(bench.TRL_KEYS) | {"step", "lr", "steps_per_second", "time"}
