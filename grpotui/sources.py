@@ -149,6 +149,9 @@ class FileSource:
 
         if not self.control or len(self.runs) != 1:
             raise OSError("this dashboard was not opened with --control on one metrics file")
+        if self.runs[0].kind != "metrics":
+            raise OSError(f"{self.runs[0].path} is not a metrics file written by attach(): a "
+                          f"Trainer's files cannot be steered")
         return CommandWriter(self.runs[0].path).set(**changes)
 
     def stop(self) -> None:
