@@ -250,6 +250,10 @@ def watch(
             raise ConfigError(f"--control steers one run: give exactly one metrics file (got "
                               f"{', '.join(str(p) for p in paths)}).")
         source = FileSource(paths, names=name, control=control)
+        if control and source.runs and source.runs[0].kind != "metrics":
+            raise ConfigError(f"--control steers a run through the metrics file attach() writes; "
+                              f"{paths[0]} is a Trainer's file, which can be watched but not "
+                              f"steered.")
         if name and len(name) > len(source.runs) and not any(p.is_dir() for p in paths):
             raise ConfigError(f"--name given {len(name)} times for {len(source.runs)} metrics "
                               f"file(s) ({', '.join(str(r.path) for r in source.runs) or 'none'}); "
