@@ -29,6 +29,7 @@ import json
 import mmap
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ SAMPLE_TARGET = 4000           # log entries parsed when many are new (an even s
 MAX_STATE = 512 * 2**20        # bytes: a bigger trainer_state.json is not read
 MAX_SLOW = 64 * 2**20          # bytes read with json.loads when the file is not in the Trainer's layout
 MAX_DEPTH = 3                  # folder levels searched for event files
+SCAN_SECONDS = 2.0             # a run folder is looked at again for new event files this often
 CONFIG_KEYS = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps",
                "train_batch_size")   # a trainer_state.json's settings, shown as the run's config
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
@@ -415,6 +417,7 @@ class TensorBoardFollower:
         self._reset()
 
     def _reset(self) -> None:
+        self.next_scan = 0.0
         self.readers: dict[Path, Any] = {}
         self.hf: dict[Path, bool] = {}
         self.records = 0
@@ -437,10 +440,12 @@ class TensorBoardFollower:
         from grpotui.tbfile import EventFileReader
 
         self.grew = self.restarted = False
-        files = event_files(self.path) if self.folder else [self.path]
-        for f in files:
-            if f not in self.readers:
-                self.readers[f] = EventFileReader(f)
+        now = time.monotonic()
+        if now >= self.next_scan or not self.readers:     # new event files: looked for now and then
+            self.next_scan = now + SCAN_SECONDS
+            for f in (event_files(self.path) if self.folder else [self.path]):
+                if f not in self.readers:
+                    self.readers[f] = EventFileReader(f)
         out: list[dict] = []
         polled = [(f, r, r.poll()) for f, r in self.readers.items()]
         if any(r.restarted for _, r, _ in polled):     # a file rewritten: read everything again
