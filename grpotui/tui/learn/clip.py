@@ -29,8 +29,7 @@ def slope_text(p, compact: bool) -> str:
     stretch is the clip's doing; else r·A still pushes."""
     if p.a == 0:
         return ("[b]0[/]: A = 0, so L = 0 for\n           every r: no push at all" if compact
-                else "[b]0[/] (autograd): A = 0, so L = 0 for\n           every r: no push at "
-                     "all, clip or not")
+                else "[b]0[/] (autograd): A = 0, so L = 0\n           for every r: no push at all")
     if p.flat:
         why = "r > 1+ε and A > 0" if p.a > 0 else "r < 1−ε and A < 0"
         return f"[b $error]0[/] (autograd): flat, as\n           {why}: the clip stops it"
