@@ -226,9 +226,12 @@ class FileSource:
         points, events, groups = [], [], None
         notes: list[dict] = []
         if gone and not run.gone_sent:
-            notes.append({"event": "note", "message": f"{run.path} was deleted; what was read stays "
-                                                      f"on the charts, and the run is read again "
-                                                      f"from the start if it comes back."})
+            what = f"{run.path} was deleted" if run.kind == "metrics" else \
+                f"{run.path}: its {'trainer_state.json' if run.kind == 'trainer_state' else 'event'}" \
+                f" files were deleted"
+            notes.append({"event": "note", "message": f"{what}; what was read stays on the charts, "
+                                                      f"and the run is read again from the start "
+                                                      f"if it comes back."})
         run.gone_sent = gone
         since_point = 0           # events[since_point:] came after the latest step record
         groups_after = False      # whether `groups` came after it
