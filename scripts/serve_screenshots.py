@@ -11,10 +11,11 @@ Chromium, as the browser tests do (tests/serve/browser.py), and writes:
     serve-full.png      the page a tab gets when every session is in use
     serve-dashboard.png `grpotui serve dashboard`, training
 
-and prints, for each of --tabs tabs opened one after another: seconds from asking for the page to
-the picker's text on the terminal, and the memory of each session's app process (RSS, and PSS:
-its share of the pages it shares with the others); the server's own memory; the dashboard
-session's app and training processes. Run it alone for figures that mean something.
+and prints, for each of --tabs tabs opened one after another (each left on the baseline canvas):
+seconds from asking for the page to the picker's text on the terminal, and the memory of the
+session's app process on the picker and on the canvas (RSS, and PSS: its share of the pages it
+shares with the other sessions, torch's libraries above all); the server's own memory; the
+dashboard session's app and training processes. Run it alone for figures that mean something.
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ def main() -> int:
                   f"{memory(pid)}")
             if n == 1:
                 browser.driver.save_screenshot(str(args.out / "serve-picker.png"))
-                browser.choose(ITEMS[2], ITEMS)                  # down, down, enter: baseline
-                browser.wait_for_text("5.32 without, 1.15 with b")
+            browser.choose(ITEMS[2], ITEMS)                      # down, down, enter: baseline
+            browser.wait_for_text("5.32 without, 1.15 with b")
+            if n == 1:
                 browser.driver.save_screenshot(str(args.out / "serve-baseline.png"))
-                print(f"tab 1 on the baseline canvas (torch loaded): {memory(pid)}")
+            print(f"tab {n} on the baseline canvas: {memory(pid)}")
         print(f"server with {args.tabs} sessions: {memory(learn.pid)}")
         browser.open(learn.url)                          # one tab more than the room holds
         wait_until(lambda: "the room is full" in browser.body_text(), "the full page")
