@@ -117,8 +117,12 @@ async def test_the_run_table_sorts_filters_groups_and_follows_the_runs(tmp_path)
         assert table.cursor_row == 5
         await pilot.press("enter")                             # and open it again
         assert names(table)[5:8] == ["▼ delta_mode = raw · 2 runs", "  [b]x[/]", "  Raw-2"]
-        await pilot.press("G")                                 # back to no groups
-        assert screen.group_by is None and len(names(table)) == 6
+        for key in ("shift+tab", "enter", "up", "enter"):      # "none" in the group-by list
+            await pilot.press(key)
+            await pilot.pause()
+        assert screen.group_by is None and len(names(table)) == 6 and table.has_focus
+        await pilot.pause()
+        assert any(line.startswith(" [b]x[/] ") for line in screen_lines(app))   # full width
         if family is not None:
             assert charts.colours is None                      # the palette again
 

@@ -594,6 +594,7 @@ class RunTableScreen(Screen[None]):
         self.group_by = event.value if isinstance(event.value, str) and event.value else None
         self.collapsed = set()
         self.refresh_table()
+        self.query_one(DataTable).focus()   # (from the list: back to the rows)
 
     @on(DataTable.HeaderSelected)
     def _header(self, event: DataTable.HeaderSelected) -> None:
