@@ -274,8 +274,10 @@ class FileSource:
                 run.config = dict(rec["config"])
                 run.preset = rec.get("preset") or ""
                 run.control = rec.get("control")
-            elif kind == "reset":
-                run.step = run.rollout = 0
+            elif kind == "reset":          # the training dashboard started over: the app clears
+                run.step = run.rollout = 0     # the run's curves, so the points before go too
+                run.last_point = None
+                points = []
             elif kind == "set" and run.config is not None:
                 run.config[rec["key"]] = rec["new"]
             if "step" in rec and kind not in ("reset",):

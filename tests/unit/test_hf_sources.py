@@ -376,3 +376,14 @@ def test_the_bench_files_read_back(tmp_path):
     recs = TensorBoardFollower(tmp_path / "t").poll()
     assert steps_of(recs) == list(range(1, 11))
     assert set(recs[-1]) == set(bench.TRL_KEYS) | {"step", "lr", "steps_per_second", "time"}
+
+
+def test_a_reset_event_starts_over_without_a_step_back_note(tmp_path):
+    p = tmp_path / "run.jsonl"
+    lines = [{"step": s, "reward": s} for s in (1, 2, 3)] + [{"event": "reset", "step": 3}] + \
+        [{"step": s, "reward": s} for s in (1, 2)]
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    snap = snapshots(FileSource([p]))[0]
+    assert not snap["restarted"] and snap["restart_reason"] is None
+    assert [x["step"] for x in snap["points"]] == [1, 2]     # the app clears the run at a reset
+    assert [e["event"] for e in snap["events"]] == ["reset"]
