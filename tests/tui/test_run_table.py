@@ -14,8 +14,7 @@ from grpotui.sources import FileSource
 from grpotui.tui.app import GrpoApp
 from grpotui.tui.screens.metrics import MetricsScreen
 from grpotui.tui.screens.runs import RunTableScreen, Sort, group_colours
-from grpotui.tui.widgets import charts as charts_module
-from grpotui.tui.widgets.charts import RunCharts
+from grpotui.tui.widgets.charts import RunCharts, colour, colour_family
 
 from .conftest import wait_for
 from .screen import screen_lines
@@ -105,11 +104,11 @@ async def test_the_run_table_sorts_filters_groups_and_follows_the_runs(tmp_path)
             "▼ delta_mode = raw · 2 runs", "  [b]x[/]", "  Raw-2",
             "▼ delta_mode = (not set) · 1 run", "  delta"]
         charts = app.screen_stack[0].query_one(RunCharts)
-        family = getattr(charts_module, "colour_family", None)
-        if family is not None:        # the charts draw each group in its colour family
-            assert charts.colours == group_colours(screen.runs, "delta_mode", family) == {
-                0: family(0, 0), 2: family(0, 1), 3: family(1, 0), 1: family(2, 0),
-                5: family(2, 1), 4: family(3, 0)}
+        family = colour_family        # the charts draw each group in its colour family
+        assert charts.colours == group_colours(screen.runs, "delta_mode", family) == {
+            0: family(0, 0), 2: family(0, 1), 3: family(1, 0), 1: family(2, 0),
+            5: family(2, 1), 4: family(3, 0)}
+        assert charts.colour_of(2) == family(0, 1)
         table.move_cursor(row=5)
         await pilot.press("space")                             # fold the raw group
         assert names(table)[5:] == ["▶ delta_mode = raw · 2 runs",
@@ -123,8 +122,7 @@ async def test_the_run_table_sorts_filters_groups_and_follows_the_runs(tmp_path)
         assert screen.group_by is None and len(names(table)) == 6 and table.has_focus
         await pilot.pause()
         assert any(line.startswith(" [b]x[/] ") for line in screen_lines(app))   # full width
-        if family is not None:
-            assert charts.colours is None                      # the palette again
+        assert charts.colours is None and charts.colour_of(2) == colour(2)   # the palette again
 
         with paths[3].open("a") as f:                          # gamma grows while the table is open
             f.write(records("rank", 12, 2.0, start=4))

@@ -31,6 +31,7 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from grpotui.series import Series
 from grpotui.tui import text
+from grpotui.tui.widgets.charts import PREFERRED, RunCharts, colour, colour_family
 from grpotui.tui.widgets.curves import fmt_value
 
 NAME_CELLS = 32          # a run's name in its column, at most
@@ -266,8 +267,6 @@ def default_metrics(every: list[str], charted: list[str] | None, preferred: list
 # ============================================================================ reading the watch app
 def watch_charts(app):
     """The watch dashboard's charts (on its own screen, the first on the stack), or None."""
-    from grpotui.tui.widgets.charts import RunCharts
-
     found = app.screen_stack[0].query(RunCharts) if app.screen_stack else None
     return found.first() if found else None
 
@@ -296,20 +295,6 @@ def watch_runs(app, charts, metrics: list[str], cache: dict | None = None) -> li
         out.append(RunSummary(i, run.get("name") or "", run.get("config") or {}, run.get("step"),
                               summaries))
     return out
-
-
-def fallback_family(group: int, member: int) -> Rgb:
-    from grpotui.tui.widgets.charts import colour
-
-    return colour(group)
-
-
-def charts_family() -> Callable[[int, int], Rgb]:
-    """The charts' colour families (charts.colour_family) where they have them, else one palette
-    colour per group."""
-    from grpotui.tui.widgets import charts
-
-    return getattr(charts, "colour_family", fallback_family)
 
 
 def rgb(c: Rgb) -> str:
@@ -342,10 +327,10 @@ class RunTableScreen(Screen[None]):
 
     def __init__(self, family: Callable[[int, int], Rgb] | None = None,
                  runs: Callable[[], list[RunSummary]] | None = None) -> None:
-        """`family(group, member)` colours grouped runs (the charts' colour families by default);
+        """`family(group, member)` colours grouped runs (charts.colour_family by default);
         `runs()` reads the runs (the watch app's, by default)."""
         super().__init__()
-        self.family = family
+        self.family = family or colour_family
         self.read_runs = runs
         self.sort = Sort()
         self.filter = ""
@@ -381,8 +366,6 @@ class RunTableScreen(Screen[None]):
     def _read(self) -> tuple[list[RunSummary], list[str]]:
         """The runs (each with the table's metrics summarised) and every metric they have, the
         familiar ones first."""
-        from grpotui.tui.widgets.charts import PREFERRED
-
         if self.read_runs is not None:
             runs = self.read_runs()
             names = {m for r in runs for m in r.metrics}
@@ -395,8 +378,6 @@ class RunTableScreen(Screen[None]):
 
     def table_metrics(self, every: list[str] | None = None) -> list[str]:
         """The metrics the table shows: those chosen with m, else default_metrics."""
-        from grpotui.tui.widgets.charts import PREFERRED
-
         every = self.every if every is None else every
         if self.metrics is not None:
             return [m for m in self.metrics if m in every]
@@ -446,10 +427,10 @@ class RunTableScreen(Screen[None]):
             select.value = self.group_by if self.group_by in keys else NONE
 
     def _colour(self) -> None:
-        colours = group_colours(self.runs, self.group_by, self.family or charts_family())
+        colours = group_colours(self.runs, self.group_by, self.family)
         if colours != self.colours:
             self.colours = colours
-            if self.charts is not None and hasattr(self.charts, "set_colours"):
+            if self.charts is not None:
                 self.charts.set_colours(colours)
 
     def _draw(self, metrics: list[str]) -> None:
@@ -498,14 +479,11 @@ class RunTableScreen(Screen[None]):
 
     def _row_style(self, row: Row) -> str:
         if row.run is None:
-            colour = (self.family or charts_family())(row.group or 0, 0)
-            return f"b {rgb(colour)}"
+            return f"b {rgb(self.family(row.group or 0, 0))}"
         if isinstance(self.colours, dict) and row.run in self.colours:
             return rgb(self.colours[row.run])
-        from grpotui.tui.widgets.charts import colour
-
-        charts = self.charts   # the run's colour on the charts, as the legend shows it
-        return rgb(charts.colour_of(row.run) if hasattr(charts, "colour_of") else colour(row.run))
+        # the run's colour on the charts, as their legend shows it
+        return rgb(self.charts.colour_of(row.run) if self.charts is not None else colour(row.run))
 
     def _label(self, key: str) -> Text:
         arrow = (" ▼" if self.sort.descending else " ▲") if key == self.sort.column else ""
@@ -609,9 +587,8 @@ class RunTableScreen(Screen[None]):
         if row.run is None:
             self.action_toggle()
             return
-        select = getattr(self.app, "select_run", None)   # the watch app's (not a table's own)
-        if select is not None and self.read_runs is None:
-            select(row.run)
+        if self.read_runs is None:   # the watch app's runs (not a table given its own)
+            self.app.select_run(row.run)
             self.notify(f"{self.runs_by_index()[row.run].name}: selected (its groups and settings "
                         f"show on the dashboard)")
 
