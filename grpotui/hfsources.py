@@ -378,11 +378,14 @@ def _event_stamp(p: Path) -> tuple:
     return (stamp, str(p))
 
 
+def is_event_file(path: Path) -> bool:
+    """A TensorBoard event file's name (events.out.tfevents.<time>.<host>...)."""
+    return ".tfevents." in path.name or path.name.startswith("events.out.tfevents")
+
+
 def event_files(folder: Path, depth: int = MAX_DEPTH) -> list[Path]:
     """TensorBoard event files in a folder and below it (not inside checkpoints or hidden folders),
     oldest first."""
-    from grpotui.tbfile import is_event_file
-
     out: list[Path] = []
     todo = [(folder, 0)]
     while todo:
@@ -533,8 +536,6 @@ def folder_kind(folder: Path) -> str | None:
 def find_runs(paths: list[str | Path]) -> list[tuple[Path, str]]:
     """What to watch: (path, kind) with kind "metrics" (a metrics file, as expand_paths finds them),
     "trainer_state" or "tensorboard" (a folder that is a run, or such a file). Raises WatchError."""
-    from grpotui.tbfile import MissingTensorboard, event_class, is_event_file
-
     out: list[tuple[Path, str]] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -545,6 +546,8 @@ def find_runs(paths: list[str | Path]) -> list[tuple[Path, str]]:
         elif p.name == STATE:
             out.append((p, "trainer_state"))
         elif is_event_file(p):
+            from grpotui.tbfile import MissingTensorboard, event_class
+
             try:
                 event_class()
             except MissingTensorboard as e:

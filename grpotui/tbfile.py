@@ -69,10 +69,6 @@ def event_class():
     return event_pb2.Event
 
 
-def is_event_file(path: Path) -> bool:
-    return ".tfevents." in path.name or path.name.startswith("events.out.tfevents")
-
-
 # ------------------------------------------------------------------------------- CRC-32C (masked)
 def _table() -> np.ndarray:
     t = np.arange(256, dtype=np.uint32)
