@@ -26,7 +26,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from grpotui.series import Series
@@ -302,27 +302,28 @@ def rgb(c: Rgb) -> str:
 
 
 # ============================================================================ the screen
-class RunTableScreen(Screen[None]):
-    """The run table over the watch dashboard (esc goes back)."""
+class RunTableScreen(ModalScreen[None]):
+    """The run table over the watch dashboard (esc goes back). Modal, so only its own keys are
+    live (and in its footer): the dashboard's c, space, m ... act on what it covers."""
 
     DEFAULT_CSS = """
-    RunTableScreen { layout: vertical; }
+    RunTableScreen { layout: vertical; background: $background; }
     RunTableScreen #runs-title { height: 1; padding: 0 1; }
     RunTableScreen #runs-bar { height: 3; }
     RunTableScreen #runs-filter { width: 1fr; }
     RunTableScreen #runs-group { width: 36; }
     RunTableScreen #runs-table { height: 1fr; }
     """
-    BINDINGS = [
+    BINDINGS = [   # (short: the footer shows them all at 80 columns)
         Binding("escape,R", "close", "Back"),
-        Binding("s", "sort(1)", "Sort: next column"),
+        Binding("s", "sort(1)", "Sort"),
         Binding("S", "sort(-1)", "Sort: previous column", show=False),
-        Binding("r", "reverse", "Reverse sort"),
-        Binding("g", "group(1)", "Group by: next key"),
-        Binding("G", "group(-1)", "Group by: previous key", show=False),
+        Binding("r", "reverse", "Reverse"),
         Binding("slash", "filter", "Filter"),
+        Binding("g", "group(1)", "Group by"),
+        Binding("G", "group(-1)", "Group by: previous setting", show=False),
+        Binding("space", "toggle", "Fold group"),
         Binding("m", "metrics", "Metrics"),
-        Binding("space", "toggle", "Fold group", show=False),
     ]
 
     def __init__(self, family: Callable[[int, int], Rgb] | None = None,
@@ -495,13 +496,13 @@ class RunTableScreen(Screen[None]):
 
     def _title(self, metrics: list[str]) -> None:
         shown = sum(1 for r in self.runs if matches(r.name, self.filter))
-        sort = self._label(self.sort.column).plain.replace("\n", " ").strip()
-        if ":" in self.sort.column:
-            sort = f"{self.sort.column.rpartition(':')[0]} {sort}"
+        arrow = "▼" if self.sort.descending else "▲"
+        metric, _, stat = self.sort.column.rpartition(":")
+        sort = {"name": "run", "step": "step"}.get(self.sort.column, f"{metric} {stat}")
         parts: list = [("runs", "b"), f" · {len(self.runs)} runs"]
         if self.filter.strip():
             parts.append(f" · {shown} match")
-        parts.append(f" · {len(metrics)} metrics · sorted by {text.one_line(sort, 60)}")
+        parts.append(f" · {len(metrics)} metrics · sorted by {text.one_line(sort, 60)} {arrow}")
         if self.group_by:
             parts.append(f" · grouped by {text.one_line(self.group_by, 40)}")
         self.query_one("#runs-title", Static).update(text.assemble(*parts))
