@@ -133,6 +133,17 @@ async def test_picker_keys_wrapping_esc_while_typing_clip_at_zero_and_kept_state
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is clip and clip.query_one("#s-a", Slider).value == 0.8
+        # keys that come before the prompt is up (typed fast, pasted) go into that one prompt;
+        # esc among them cancels the typing, not the canvas
+        a = clip.query_one("#s-a", Slider)
+        a.action_type_value("1")
+        clip.action_back()
+        await pilot.pause()
+        assert app.screen is clip and a.value == 0.8 and a.typing is None
+        for key in ("1", ".", "5", ""):                    # "": the enter key's action
+            a.action_type_value(key)
+        await pilot.pause()
+        assert app.screen is clip and a.value == 1.5 and a.typing is None
         # A = 0: no push at all, not "the clip stops it"
         await pilot.press("0", "enter")
         await pilot.pause()
@@ -220,6 +231,19 @@ async def test_baseline_arrows_lesson_number_only_at_its_values_and_columns_line
         assert len(bars(table)) == 1 and "4.74" not in table
         widget = s.query_one("#bl-table", Static)
         assert max(T.width(line) for line in table.splitlines()) <= widget.size.width
+        # left and opened again: the rewards, the hand-set baseline and the learners as they were
+        await pilot.press("n")
+        theta = s.toy.theta_base.clone()
+        await pilot.press("escape")
+        await pilot.pause()
+        app.screen.query_one(OptionList).highlighted = list(CANVASES).index("baseline")
+        await pilot.press("enter")
+        await pilot.pause()
+        again = app.screen
+        assert again is not s and again.NAME == "baseline" and again.toy.steps == 1
+        assert torch.equal(again.toy.theta_base, theta) and not again.follow_mean
+        assert [again.query_one(f"#s-{k}", Slider).value for k in ("r00", "b0")] == [12, -10.5]
+        assert "step 1: s1 drew" in flat(again, "#bl-note")
 
 
 # ============================================================================ rollout

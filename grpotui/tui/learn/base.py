@@ -68,6 +68,7 @@ class Slider(Widget, can_focus=True):
             raise ValueError(f"{label}: the notches {self.values[0]}..{self.values[-1]} must run "
                              f"from lo to hi ({lo}..{hi}), so arrows and typing agree")
         self.integer = integer
+        self.typing: TypeValueScreen | None = None   # the typed-value prompt while it is open
         self.fmt = fmt or (lambda v: f"{v:g}")
         self.label_width = label_width
         self.value = self._clean(value)
@@ -112,11 +113,19 @@ class Slider(Widget, can_focus=True):
         self.set_value(target)
 
     def action_type_value(self, first: str = "") -> None:
+        if self.typing is not None:
+            # keys typed fast (or pasted) reach the slider before its prompt is up: they go on
+            # into that prompt (a second prompt would take the rest, and leave the first open)
+            self.typing.early(first or "apply")
+            return
+
         def done(value: float | None) -> None:
+            self.typing = None
             if value is not None:
                 self.set_value(value)
 
-        self.app.push_screen(TypeValueScreen(self, first), done)
+        self.typing = TypeValueScreen(self, first)
+        self.app.push_screen(self.typing, done)
 
     def on_key(self, event) -> None:
         if event.character and (event.character.isdigit() or event.character == "."):
@@ -172,6 +181,18 @@ class TypeValueScreen(ModalScreen[float | None]):
     def __init__(self, slider: Slider, first: str = "") -> None:
         super().__init__()
         self.slider, self.first = slider, first
+        self.then: str | None = None     # enter ("apply") or esc ("cancel") typed before it was up
+
+    def early(self, what: str) -> None:
+        """A key that came before this prompt was up: more characters, "apply" or "cancel"."""
+        if what in ("apply", "cancel"):
+            self.then = what
+            return
+        found = self.query(Input)
+        if found:
+            found.first().insert_text_at_cursor(what)
+        else:
+            self.first += what
 
     def compose(self):
         s = self.slider
@@ -184,9 +205,16 @@ class TypeValueScreen(ModalScreen[float | None]):
 
     def on_mount(self) -> None:
         inp = self.query_one(Input)
+        inp.value = self.first or self.slider.fmt(self.slider.value)   # with any early keys
         inp.focus()
         if not self.first:
             inp.action_select_all()
+        else:
+            inp.cursor_position = len(inp.value)
+        if self.then == "apply":
+            self.action_apply()
+        elif self.then == "cancel":
+            self.dismiss(None)
 
     def action_apply(self) -> None:          # enter (over the Input's own, so the footer shows it)
         self._apply(self.query_one(Input).value)
@@ -343,6 +371,10 @@ class Canvas(Screen):
         """Hook: a slider moved (before recompute)."""
 
     def action_back(self) -> None:
+        typing = [s.typing for s in self.query(Slider) if s.typing is not None]
+        if typing:     # esc right after a digit, before its prompt was up: cancel the typing only
+            typing[0].early("cancel")
+            return
         self.stop_playing()
         self.remember()
         self.app.pop_screen()
