@@ -25,7 +25,8 @@
     restarted            True when the run starts over: the file was replaced, truncated, or deleted
                          and written again, or its step went backwards (a new run appended to the
                          file, a trainer restarted from an earlier checkpoint): the snapshot then holds
-                         only what came after, and `restart_reason` says why (else None)
+                         only what came after, and `restart_reason` says why (else None);
+                         `restart_noted` is True when `events` already hold a note saying so
     problem              one message naming the file and its first bad line, or None
   A run's snapshot comes when its file has news, and once a second anyway (idle time counts up).
   A step that goes backwards and a deleted file each also give a `note` event naming the file.
@@ -297,4 +298,5 @@ class FileSource:
             "groups_rollout": groups_at if groups is not None else None,
             "error": None, "problem": problem, "restarted": restarted,
             "restart_reason": reason if restarted else None,
+            "restart_noted": any(n.get("step") is not None for n in notes),  # a step-back note
         }

@@ -109,6 +109,16 @@ class Watching:
         charts = self._charts()
         if charts is None:   # the app is shutting down: a late snapshot has no panels
             return
+        try:
+            self._take_run_snapshot(s, charts)
+        except NoMatches:
+            base = self.screen_stack[0] if self.screen_stack else None
+            if base is not None and base.query("#status") and base.query("#events") and \
+                    base.query("#groups-body"):
+                raise            # the panels are all there: a real bug, not a shutdown
+            self.closing = True  # a late snapshot while the app shuts down: panels going
+
+    def _take_run_snapshot(self, s: dict, charts: RunCharts) -> None:
         i = s["run"]
         while len(self.runs) <= i:
             self.runs.append(None)
@@ -132,8 +142,9 @@ class Watching:
         with self.batch_update():
             if restarted:
                 charts.clear_run(i)
-                log.add([{"event": "note", "message": f"{s['name']}: the file was replaced or "
-                                                      f"truncated; reading it from the start"}])
+                if not s.get("restart_noted"):   # the source's own note says why, naming the steps
+                    log.add([{"event": "note", "message": f"{s['name']}: the file was replaced or "
+                                                          f"truncated; reading it from the start"}])
             charts.run(i, s["name"])
             if any(e.get("event") == "reset" for e in events):
                 charts.clear_run(i)

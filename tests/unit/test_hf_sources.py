@@ -339,6 +339,8 @@ def test_a_deleted_file_is_gone_with_a_note_and_read_again_when_it_comes_back(tm
     p.write_text('{"step": 1, "reward": 5}\n')
     snap = snapshots(src)[0]
     assert snap["status"] == "watching" and snap["restarted"] and snap["events"] == []
+    assert snap["restart_reason"] == "the file was replaced or truncated; reading it from the start"
+    assert not snap["restart_noted"]                  # the app says so
     assert snap["points"] == [{"step": 1, "reward": 5}]
 
 
@@ -352,7 +354,7 @@ def test_a_step_going_back_in_one_file_starts_the_run_over_with_a_note(tmp_path)
     snap = snapshots(FileSource([p]))[0]
     why = ("the step went back from 3 to 1 (a new run appended to the file, or training restarted "
            "from an earlier checkpoint); its curves start again at step 1")
-    assert snap["restarted"] and snap["restart_reason"] == why
+    assert snap["restarted"] and snap["restart_reason"] == why and snap["restart_noted"]
     assert [x["step"] for x in snap["points"]] == [1, 2] and snap["config"] == {"a": 2}
     assert [e["event"] for e in snap["events"]] == ["note", "stop", "start"]
     assert snap["events"][0]["message"] == f"{p}: {why}." and snap["status"] == "watching"
