@@ -335,6 +335,79 @@ def watch_open(path, records: int) -> tuple[float, float]:
         return float("nan"), float("nan")
 
 
+LIVE_WRITER = r"""
+import json, math, sys, time
+paths, rate, keys = sys.argv[1:5], float(sys.argv[5]), int(sys.argv[6])
+names = ["reward", "loss", "kl", "entropy", "grad_norm"] + [f"metric/{k:02d}" for k in range(keys - 5)]
+def rec(i, r):
+    return json.dumps({"step": i, "rollout": i, "time": i / rate,
+                       **{m: math.sin(i / 50 + k + r) + r for k, m in enumerate(names)}}) + "\n"
+files = [open(p, "a", encoding="utf-8") for p in paths]
+for r, f in enumerate(files):          # some history, as a run being watched has
+    f.write("".join(rec(i, r) for i in range(1, 201)))
+    f.flush()
+print("ready", flush=True)
+i, t0 = 200, time.monotonic()
+while True:
+    i += 1
+    for r, f in enumerate(files):
+        f.write(rec(i, r))
+        f.flush()
+    time.sleep(max(0.0, t0 + (i - 200) / rate - time.monotonic()))
+"""
+
+
+def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30,
+               grid: str = "3x3") -> tuple[float, float, float]:
+    """(screen updates per second, redraws per second, the UI thread's p95 frame time in ms):
+    a fresh process watches `runs` files that another process appends to at `rate` steps a second
+    each (`keys` metrics a step, like a TRL run), on a 200x60 screen showing a `grid` of charts;
+    measured over `seconds` after the runs are on screen, with the GRPOTUI_STATS machinery
+    (grpotui/tui/stats.py): snapshots taken in, redraw ticks that reached the screen, frame time."""
+    import json
+    import os
+    import tempfile
+
+    code = ("import asyncio, json, sys, time\n"
+            "from grpotui.sources import FileSource\n"
+            "from grpotui.tui.app import GrpoApp\n"
+            "from grpotui.tui.widgets.grid import parse_grid\n"
+            "async def main():\n"
+            "    paths, seconds = sys.argv[1].split(','), float(sys.argv[2])\n"
+            "    app = GrpoApp(source=FileSource(paths), grid=parse_grid(sys.argv[3]))\n"
+            "    async with app.run_test(size=(200, 60)) as pilot:\n"
+            "        while not (len(app.runs) == len(paths) and all(app.runs)):\n"
+            "            await pilot.pause(0.05)\n"
+            "        await pilot.pause(1.0)\n"
+            "        app._flush_stats()   # a fresh window from here\n"
+            "        frames = len(app.stats.frames)\n"
+            "        t0 = time.perf_counter()\n"
+            "        await pilot.pause(seconds)\n"
+            "        drawn = (len(app.stats.frames) - frames) / (time.perf_counter() - t0)\n"
+            "        app._flush_stats()\n"
+            "        print(json.dumps({'drawn': drawn}))\n"
+            "        await app.action_quit()\n"
+            "asyncio.run(main())\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(tmp, f"run{r}.jsonl") for r in range(runs)]
+        stats = os.path.join(tmp, "stats.jsonl")
+        writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, *paths, str(rate),
+                                   str(keys)], stdout=subprocess.PIPE, text=True)
+        try:
+            writer.stdout.readline()      # "ready": the history is written
+            out = subprocess.run([sys.executable, "-c", code, ",".join(paths), str(seconds), grid],
+                                 capture_output=True, text=True, check=False, timeout=300,
+                                 env={**os.environ, "GRPOTUI_STATS": stats})
+            drawn = json.loads(out.stdout.strip().splitlines()[-1])["drawn"]
+            last = json.loads(Path(stats).read_text().splitlines()[-1])
+            return last["snapshots_per_second"], drawn, last["frame_ms"]["p95"] or float("nan")
+        except (ValueError, IndexError, KeyError, OSError, subprocess.TimeoutExpired):
+            return float("nan"), float("nan"), float("nan")
+        finally:
+            writer.kill()
+            writer.wait()
+
+
 # ------------------------------------------------------------------ runs logged without grpotui
 HF_ENTRIES = 100_000      # log entries in the bench's trainer_state.json
 TB_SCALARS = 1_000_000    # scalars in its TensorBoard event file
@@ -429,6 +502,9 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         "watch_small_mb": ("watch: peak memory, a 1,000-record file", "MB"),
         "watch_state": (f"watch: open a trainer_state.json of {HF_ENTRIES:,} entries", "s"),
         "watch_tb": (f"watch: open an event file of {TB_SCALARS:,} scalars", "s"),
+        "live_hz": ("watch: 9 charts, 4 runs at 10 steps/s: updates", "Hz"),
+        "live_drawn": ("watch: 9 charts, 4 runs at 10 steps/s: redraws", "Hz"),
+        "live_p95": ("watch: 9 charts, 4 runs at 10 steps/s: UI frame p95", "ms"),
     }.items()}
     tmp = None
     if watch:
@@ -486,6 +562,11 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
             say(f"repeat {i + 1}/{repeats}: watch a Trainer's trainer_state.json and event file")
             figs["watch_state"].values.append(watch_open(state_dir, state_last)[0])
             figs["watch_tb"].values.append(watch_open(tb_dir, tb_last)[0])
+            say(f"repeat {i + 1}/{repeats}: watch 4 runs followed live on 9 charts")
+            hz, drawn, p95 = watch_live(max(seconds, 5.0))
+            figs["live_hz"].values.append(hz)
+            figs["live_drawn"].values.append(drawn)
+            figs["live_p95"].values.append(p95)
     if tmp is not None:
         tmp.cleanup()
     out = [f for f in figs.values() if f.values]

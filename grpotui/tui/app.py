@@ -26,7 +26,6 @@ from grpotui.tui import text
 from grpotui.tui.messages import SnapshotReceived, WorkerGone
 from grpotui.tui.stats import LAG_TICK, STATS_EVERY, UiStats
 from grpotui.tui.watching import WATCH_ACTIONS, WATCH_BINDINGS, Watching
-from grpotui.tui.widgets.charts import RunCharts
 from grpotui.tui.widgets.clip_plot import ClipPlot
 from grpotui.tui.widgets.controls import Controls
 from grpotui.tui.widgets.curves import Curves
@@ -339,7 +338,8 @@ class GrpoApp(Watching, text.PlainNotifications, App):
             ticked = time.perf_counter()
             self.call_after_refresh(lambda: self.stats.frame(time.perf_counter() - ticked))
         if self.watching:
-            for charts in self.query(RunCharts):    # none while the app is shutting down
+            charts = self._charts()    # none while the app is shutting down
+            if charts is not None:
                 charts.flush()
         else:
             self.query_one(Curves).flush()

@@ -29,6 +29,7 @@ MIN_SPAN = 1e-9
 class ChartScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
+        Binding("q", "app.quit", "Quit"),   # (early: at 80 columns the footer shows few keys)
         Binding("l", "log", "Log/linear y"),
         Binding("plus,equals_sign", "zoom(1)", "Zoom in"),
         Binding("minus", "zoom(-1)", "Zoom out"),

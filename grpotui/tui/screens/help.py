@@ -11,7 +11,8 @@ from textual.widgets import Static
 KEY_NAMES = {"space": "space", "question_mark": "?", "left_square_bracket": "[",
              "right_square_bracket": "]", "plus": "+", "minus": "-", "ctrl+s": "ctrl+s",
              "ctrl+o": "ctrl+o", "ctrl+p": "ctrl+p", "escape": "esc", "full_stop": ".", "comma": ",",
-             "left_curly_bracket": "{", "right_curly_bracket": "}"}
+             "left_curly_bracket": "{", "right_curly_bracket": "}", "left_parenthesis": "(",
+             "right_parenthesis": ")", "less_than_sign": "<", "greater_than_sign": ">"}
 
 
 class HelpScreen(ModalScreen[None]):
@@ -46,7 +47,12 @@ class HelpScreen(ModalScreen[None]):
             text.append("\nWatching metrics files (read-only): c selects the run whose groups and "
                         "settings show; space hides or shows it on the curves; , and . change the "
                         "smoothing (0 to 0.99); m picks the metrics charted (a glob such as "
-                        "rewards/* ticks exactly its matches). R opens the run table: every run's "
+                        "rewards/* ticks exactly its matches). The charts are a grid, as many as "
+                        "fit (--grid RxC asks for a size): ( ) and < > take a row or a column "
+                        "away or add one, a fits the terminal again, { } page, g narrows or hides "
+                        "the groups panel. Enter (or a click) opens a chart full screen: l log or "
+                        "linear y, + - zoom, ← → pan, 0 the whole run, End follows the latest "
+                        "point, esc back. R opens the run table: every run's "
                         "last, min and max of chosen metrics; s sorts (or click a header), r "
                         "reverses, / filters by a name part or a glob, g groups the runs by a "
                         "setting (each group in one colour, on the charts too), space folds a "
