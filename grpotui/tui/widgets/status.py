@@ -20,7 +20,7 @@ def format_seconds(s: float) -> str:
 
 
 RUN_STYLE = {"watching": "$success", "idle": "$warning", "finished": "$accent", "failed": "$error",
-             "waiting": "$secondary", "unreadable": "$error"}
+             "waiting": "$secondary", "unreadable": "$error", "gone": "$error"}
 
 
 def run_state(run: dict) -> str:
@@ -31,14 +31,16 @@ def run_state(run: dict) -> str:
         return "waiting for the file"
     if run["status"] == "unreadable":
         return "not a metrics file"
+    if run["status"] == "gone":         # deleted: waited for, read again if it comes back
+        return "deleted"
     return run["status"]
 
 
 def overall_state(runs: list[dict]) -> str:
     states = {r["status"] for r in runs}
-    for state in ("watching", "waiting", "idle", "failed"):
+    for state in ("watching", "waiting", "gone", "idle", "failed"):
         if state in states:
-            return "watching" if state == "waiting" else state
+            return "watching" if state in ("waiting", "gone") else state
     return "finished" if states - {"unreadable"} else "watching"
 
 
