@@ -333,6 +333,9 @@ def test_a_deleted_file_is_gone_with_a_note_and_read_again_when_it_comes_back(tm
     assert [x["step"] for x in snapshots(src)[0]["points"]] == [1, 2]
     p.unlink()
     snap = snapshots(src)[0]
+    from grpotui.tui.widgets.status import overall_state, run_state
+
+    assert run_state(snap) == "deleted" and overall_state([snap]) == "watching"   # for it to return
     assert snap["status"] == "gone" and snap["events"] == [{"event": "note", "message": (
         f"{p} was deleted; what was read stays on the charts, and the run is read again from the "
         f"start if it comes back.")}]
