@@ -391,7 +391,7 @@ class Canvas(Screen):
         rows += [("←, →, −, +", "move the focused slider one notch"),
                  ("enter, 0-9", "type a slider's value"),
                  ("↑, ↓, tab", "move between sliders"),
-                 ("esc", "back to the list of canvases"),
+                 ("esc", "back to the list of canvases (this one is kept as you left it)"),
                  ("q", "quit"), ("ctrl+p", "command palette (every canvas is there)")]
         self.app.push_screen(CanvasHelp(self.TITLE, rows))
 
