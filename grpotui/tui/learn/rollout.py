@@ -21,10 +21,6 @@ PER_POSITION_NOTE = ("This policy is per-position: its tokens do not depend on e
                      "nothing (the lecture's model works this way).")
 
 
-def _tokens(tokens: list[int], width: int) -> str:
-    return " ".join(f"{t:>{width}}" for t in tokens)
-
-
 def as_text(tokens: list[int], whole: bool) -> str:
     """Number tokens read as the lesson's text: "[1, 2, 3]", or "[1, 2" while being written;
     its brackets escaped for markup (they are text, not tags)."""
