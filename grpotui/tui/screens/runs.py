@@ -532,7 +532,16 @@ class RunTableScreen(ModalScreen[None]):
     def action_group(self, delta: int) -> None:
         choices = [NONE] + self.keys
         i = choices.index(self.group_by) if self.group_by in choices else 0
-        self.query_one("#runs-group", Select).value = choices[(i + delta) % len(choices)]
+        self.group(choices[(i + delta) % len(choices)])
+
+    def group(self, key: str | None) -> None:
+        """Group the runs by a setting (None or "": ungroup); at once, so that keys pressed
+        quickly each move on from the last (the list's Changed message comes later)."""
+        self.group_by, self.collapsed = key or None, set()
+        select = self.query_one("#runs-group", Select)
+        with self.prevent(Select.Changed):
+            select.value = key or NONE
+        self.refresh_table()
 
     def action_filter(self) -> None:
         self.query_one("#runs-filter", Input).focus()
@@ -570,9 +579,9 @@ class RunTableScreen(ModalScreen[None]):
 
     @on(Select.Changed, "#runs-group")
     def _grouped(self, event: Select.Changed) -> None:
-        self.group_by = event.value if isinstance(event.value, str) and event.value else None
-        self.collapsed = set()
-        self.refresh_table()
+        key = event.value if isinstance(event.value, str) and event.value else None
+        if key != self.group_by:
+            self.group(key)
         self.query_one(DataTable).focus()   # (from the list: back to the rows)
 
     @on(DataTable.HeaderSelected)
