@@ -397,10 +397,14 @@ class RunTableScreen(ModalScreen[None]):
     # ------------------------------------------------------------------ drawing
     def refresh_table(self) -> None:
         """Rebuild the rows from the runs as they are now; redraw only if anything changed."""
-        if not self.is_current and self.shown is not None:
-            return
         if self.charts is None or not self.charts.is_attached:   # (a query walks the dashboard)
             self.charts = self._charts()
+        if not self.is_current and self.shown is not None:
+            # out of sight (closed, or the picker on top): only a new run's colour family
+            if self.group_by and self.charts is not None:
+                self.runs = watch_runs(self.app, self.charts, [])
+                self._colour()
+            return
         self.runs, self.every = self._read()
         self._offer_keys()
         metrics = self.table_metrics()
@@ -418,10 +422,11 @@ class RunTableScreen(ModalScreen[None]):
 
     def _offer_keys(self) -> None:
         keys = config_keys(self.runs)
-        if keys == self.keys:
+        found = self.query("#runs-group")
+        if keys == self.keys or not found:   # (not mounted yet: the next refresh offers them)
             return
         self.keys = keys
-        select = self.query_one("#runs-group", Select)
+        select = found.first(Select)
         with self.prevent(Select.Changed):
             select.set_options([(Text("group by: none"), NONE)] + [
                 (Text("group by: " + text.one_line(k, 24)), k) for k in keys])
