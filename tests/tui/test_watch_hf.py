@@ -20,9 +20,12 @@ from .test_watch import status_text
 pytest.importorskip("tensorboard", reason="the [tb] extra: pip install -e '.[tb]'")
 
 
+HOSTILE = "[@click=app.quit]q[/]"      # a metric key from a file: content, never markup
+
+
 def entry(s: int) -> dict:
     return {"step": s, "reward": s / 4, "loss": 1 / s, "kl": 0.01 * s, "epoch": s / 100,
-            "learning_rate": 0.001}
+            "learning_rate": 0.001, HOSTILE: float(s)}
 
 
 def write_checkpoint(out: Path, n: int, mtime: int) -> None:
@@ -46,7 +49,8 @@ async def test_a_trainer_state_run_and_a_tensorboard_run_share_the_charts(tmp_pa
             if k != "step":
                 w.add_scalar(f"train/{k}", v, s)
     w.close()
-    app = GrpoApp(source=FileSource([state, board]), smoothing=0.0)
+    app = GrpoApp(source=FileSource([state, board]), smoothing=0.0,
+                  metric_patterns=["reward", "loss", "kl", HOSTILE])
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(app.runs) == 2 and all(app.runs)
                        and app.runs[0]["step"] == 4 and app.runs[1]["step"] == 6, "both runs")
@@ -55,8 +59,11 @@ async def test_a_trainer_state_run_and_a_tensorboard_run_share_the_charts(tmp_pa
         assert [r.name for r in charts.runs] == ["state-run", "tb-run"]
         assert charts.runs[0].series["reward"].values == [0.25, 0.5, 0.75, 1.0]
         assert charts.runs[1].series["reward"].values == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
-        assert charts.shown_metrics()[:3] == ["reward", "loss", "kl"]
-        assert set(charts.all_metrics()) == {"reward", "loss", "kl", "learning_rate", "lr"}
+        assert charts.shown_metrics() == ["reward", "loss", "kl", HOSTILE]
+        assert HOSTILE in charts.on_page()                  # on screen, the app still running
+        assert set(charts.all_metrics()) == {"reward", "loss", "kl", "learning_rate", "lr",
+                                             HOSTILE}
+        assert charts.runs[1].series[HOSTILE].values == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
         drawn = app.query_one("#chart-0").plt.build()      # the reward chart: both runs' lines
         for i in (0, 1):
             r, g, b = colour(i)
