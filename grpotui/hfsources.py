@@ -39,7 +39,7 @@ from grpotui.metricsfile import WatchError, expand_paths
 STATE = "trainer_state.json"
 SAMPLE_TARGET = 4000           # log entries parsed when many are new (an even sample and the last)
 MAX_STATE = 512 * 2**20        # bytes: a bigger trainer_state.json is not read
-MAX_SLOW = 64 * 2**20          # bytes read with json.loads when the file is not in the Trainer's layout
+MAX_SLOW = 64 * 2**20          # bytes read whole (json.loads): a file not in the Trainer's layout
 MAX_DEPTH = 3                  # folder levels searched for event files
 SCAN_SECONDS = 2.0             # a run folder is looked at again for new event files this often
 CONFIG_KEYS = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps",
@@ -199,7 +199,8 @@ class TrainerStateFollower:
         self.problems.path = path
         if size > MAX_STATE:
             self.current = key
-            self.problems.fatal = (f"{size / 2**20:,.1f} MB, more than the {MAX_STATE / 2**20:,.1f} "
+            self.problems.fatal = (f"{size / 2**20:,.1f} MB, more than the "
+                                   f"{MAX_STATE / 2**20:,.1f} "
                                    f"MB a trainer_state.json is read up to.")
             return []
         try:
@@ -303,7 +304,7 @@ class _Broken(Exception):
 
 
 class _Entries:
-    """A log history: parsed already (a list), or located in the file's bytes and parsed on demand."""
+    """A log history: parsed already (a list), or found in the file's bytes and parsed on demand."""
 
     def __init__(self, history: list | None = None, data=None, starts: list[int] | None = None,
                  end: int = 0):

@@ -227,9 +227,9 @@ class FileSource:
         points, events, groups = [], [], None
         notes: list[dict] = []
         if gone and not run.gone_sent:
+            files = "trainer_state.json" if run.kind == "trainer_state" else "event"
             what = f"{run.path} was deleted" if run.kind == "metrics" else \
-                f"{run.path}: its {'trainer_state.json' if run.kind == 'trainer_state' else 'event'}" \
-                f" files were deleted"
+                f"{run.path}: its {files} files were deleted"
             notes.append({"event": "note", "message": f"{what}; what was read stays on the charts, "
                                                       f"and the run is read again from the start "
                                                       f"if it comes back."})
