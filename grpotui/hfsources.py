@@ -26,7 +26,6 @@ is written only at each checkpoint), unless the tensorboard package is missing.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import re
 import time
@@ -203,19 +202,15 @@ class TrainerStateFollower:
                                    f"{MAX_STATE / 2**20:,.1f} "
                                    f"MB a trainer_state.json is read up to.")
             return []
-        try:
+        try:            # read, not mapped: the Trainer rewrites the top-level file in place
             with open(path, "rb") as f:
-                data = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) if size else b""
-                try:
-                    try:
-                        return self._take(key, self._parse(data, size))
-                    except _Broken:     # an entry the byte search misread: read it all
-                        return self._take(key, self._parse(data, size, whole=True))
-                finally:
-                    if size:
-                        data.close()
+                data = f.read(size)
         except OSError:
             return []            # deleted between the listing and the read: the next poll sees
+        try:
+            return self._take(key, self._parse(data, len(data)))
+        except _Broken:          # an entry the byte search misread: read it all
+            return self._take(key, self._parse(data, len(data), whole=True))
 
     def _take(self, key: tuple, got) -> list[dict]:
         if isinstance(got, str):  # not (yet) a whole JSON file
