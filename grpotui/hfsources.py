@@ -417,6 +417,7 @@ class TensorBoardFollower:
 
     def _reset(self) -> None:
         self.next_scan = 0.0
+        self.start_wall: float | None = None
         self.readers: dict[Path, Any] = {}
         self.hf: dict[Path, bool] = {}
         self.records = 0
@@ -492,9 +493,11 @@ class TensorBoardFollower:
             raws.append(log_record(summary, block.step))
         else:
             raws.append(log_record(values, block.step) if hf else {"step": block.step, **values})
+        if self.start_wall is None:      # the run's clock: its first file's first event
+            self.start_wall = reader.start_wall
         for raw in raws:
-            if reader.start_wall is not None and "event" not in raw:
-                raw["time"] = block.wall_time - reader.start_wall
+            if self.start_wall is not None and "event" not in raw:
+                raw["time"] = block.wall_time - self.start_wall
             self.records += 1
             rec = _checked(raw, self.problems, where)
             if rec is not None:
