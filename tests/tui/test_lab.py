@@ -11,7 +11,8 @@ from textual.widgets import Checkbox, Input, Select, Sparkline, Static
 from grpotui.presets import find_preset
 from grpotui.tui.app import GrpoApp
 from grpotui.tui.messages import SnapshotReceived
-from grpotui.tui.widgets.controls import LAB_HINTS, MIX, Controls, MixScreen
+from grpotui.tui.widgets.controls import (LAB, LAB_HINTS, LAB_HINTS_NARROW, MIX, Controls,
+                                          MixScreen)
 from grpotui.tui.widgets.curves import Curves, spark_data
 from grpotui.tui.widgets.groups import GroupsView, probability, render_groups
 from grpotui.tui.widgets.status import StatusLine
@@ -192,4 +193,21 @@ async def test_the_guided_lab_its_controls_hints_mix_dialog_and_dropdowns():
         await wait_for(pilot, lambda: app.state == "paused", "the pause")
         assert view.reveal is None
         assert "mean 4.50 std 3.54" in str(view.query_one("#groups-body").render())
+
+        # at 80x24 the three controls and their hints, one line each, fill the panel's 6 rows
+        await pilot.press("a")                      # the lesson's three only again
+        await wait_for(pilot, lambda: more.region.area == 0, "the others hidden")
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: str(controls.query_one("#learning-rate-hint").render())
+                       == LAB_HINTS_NARROW["learning-rate"], "the narrow hints")
+        await wait_for(pilot, lambda: controls.query_one("#delta-mode-hint").region.height == 1,
+                       "the layout for the narrow hints")
+        controls.scroll_home(animate=False)
+        await wait_for(pilot, lambda: controls.scroll_y == 0, "the panel's top")
+        await pilot.pause()
+        inside = controls.scrollable_content_region
+        for wid in LAB:
+            for part in (controls.query_one(f"#{wid}"), controls.query_one(f"#{wid}-hint")):
+                assert part.region.height == 1 and inside.contains_region(part.region), wid
+        assert str(controls.border_subtitle) == "↓ more"       # the speed and the `a` line
         await app.action_quit()

@@ -305,10 +305,16 @@ class Controls(Vertical):
         self.watch(self, "scroll_y", lambda _: self._mark_more(), init=False)
 
     def on_resize(self) -> None:
-        if self.lab:
-            hints = LAB_HINTS_NARROW if self.size.width < NARROW_HINTS_BELOW else LAB_HINTS
-            for wid, hint in hints.items():
-                self.query_one(f"#{wid}-hint", Static).update(text.plain(hint))
+        if self.lab:   # after this layout pass: an update made during it keeps the old heights
+            self.call_after_refresh(self._fit_hints)
+        self.call_after_refresh(self._mark_more)
+
+    def _fit_hints(self) -> None:
+        """The lab's hints for the panel's width: a line each in a narrow panel."""
+        hints = LAB_HINTS_NARROW if self.size.width < NARROW_HINTS_BELOW else LAB_HINTS
+        for wid, hint in hints.items():
+            self.query_one(f"#{wid}-hint", Static).update(text.plain(hint))
+        self.refresh(layout=True)
         self.call_after_refresh(self._mark_more)
 
     def _mark_more(self) -> None:
