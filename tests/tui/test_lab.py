@@ -122,9 +122,10 @@ async def test_the_guided_lab_its_controls_hints_mix_dialog_and_dropdowns():
         assert app.query_one("#learning-rate", Input).value == "0.0003"
         # the rest are one key away
         more = controls.query_one("#more-box")
-        assert more.region.area == 0
+        assert more.region.area == 0 and str(controls.border_subtitle) == "a: all controls"
         await pilot.press("a")
         await wait_for(pilot, lambda: more.region.area > 0, "all the controls")
+        assert str(controls.border_subtitle) == "a: the three only  ↓ more"
         assert [w.id for w in more.query("Select, Input")][:2] == ["loss-mode", "loss-type"]
 
         # a dropdown opens inside the panel: not over its border, nor over the footer
@@ -209,5 +210,5 @@ async def test_the_guided_lab_its_controls_hints_mix_dialog_and_dropdowns():
         for wid in LAB:
             for part in (controls.query_one(f"#{wid}"), controls.query_one(f"#{wid}-hint")):
                 assert part.region.height == 1 and inside.contains_region(part.region), wid
-        assert str(controls.border_subtitle) == "↓ more"       # the speed and the `a` line
+        assert str(controls.border_subtitle) == "a: all controls  ↓ more"   # the speed below
         await app.action_quit()

@@ -54,12 +54,9 @@ MIX = "mix…"    # the reward control's last option: opens the mix dialog
 LAB = ("delta-mode", "group-size", "learning-rate")
 LAB_SPEED = 5.0   # the lab starts at 5 rollouts/s: its climb (~40 rollouts) lasts ~8 s to watch
 LAB_HINTS = {
-    "delta-mode": "try raw, then r (start over): no baseline; the reward stalls at 3.3 of 5 "
-                  "(centered: 3.7 at rollout 23)",
-    "group-size": "try 1, then r: every group is \"all equal: no signal\", its deltas 0; the "
-                  "reward never climbs (1.7 to 2.7)",
-    "learning-rate": "try 0.01, then r: 4.3 of 5 at rollout 18; 0.0001: 3.7 only at rollout "
-                     "114",
+    "delta-mode": "try raw, then r (start over): the reward stalls at 3.3 of 5, not 3.7",
+    "group-size": "try 1, then r: every group \"all equal: no signal\"; no climb (1.7-2.7)",
+    "learning-rate": "try 0.01, then r: 4.3 of 5 at rollout 18; 0.0001: 3.7 only at 114",
 }
 LAB_HINTS_NARROW = {   # the same, in one line of a narrow panel (80 columns)
     "delta-mode": "raw, then r: 3.3 of 5, not 3.7",
@@ -266,7 +263,6 @@ class Controls(Vertical):
                 yield Static(text.plain(LAB_HINTS[wid]), classes="lab-hint", id=f"{wid}-hint")
             yield from self._speed()
         yield Static("", id="control-error")
-        yield Static(text.plain("a: all controls (the full dashboard's)"), id="lab-more")
         with Vertical(id="more-box"):
             yield from self._rows(skip=(*LAB, "speed"))
 
@@ -275,9 +271,6 @@ class Controls(Vertical):
         they show."""
         shown = not self.has_class("all")
         self.set_class(shown, "all")
-        self.query_one("#lab-more", Static).update(text.plain(
-            "a: the lesson's three controls only" if shown else
-            "a: all controls (the full dashboard's)"))
         self.call_after_refresh(self._mark_more)
         return shown
 
@@ -318,9 +311,14 @@ class Controls(Vertical):
         self.call_after_refresh(self._mark_more)
 
     def _mark_more(self) -> None:
-        """Say in the border when controls are out of sight below (the panel scrolls)."""
-        more = self.max_scroll_y - self.scroll_y >= 1
-        self.border_subtitle = text.plain("↓ more" if more else "")
+        """Say in the border when controls are out of sight below (the panel scrolls), and in the
+        lab what `a` does."""
+        parts = []
+        if self.lab:
+            parts.append("a: the three only" if self.has_class("all") else "a: all controls")
+        if self.max_scroll_y - self.scroll_y >= 1:
+            parts.append("↓ more")
+        self.border_subtitle = text.plain("  ".join(parts))
 
     def _mark_loss_type(self) -> None:
         note = loss_type_note(self.config["loss_type"], self.config.get("min_n", 0) > 0)
