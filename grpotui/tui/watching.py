@@ -84,6 +84,13 @@ class Watching:
             self.query_one("#steer").border_title = "controls (apply at next step)"
         self.query_one(GroupsView).show_message("waiting for the first records…")
 
+    def start_watching(self) -> None:
+        """Start reading the files, and relay what they hold to the UI."""
+        if self.closing:
+            return
+        self.source.start()
+        self.relay(self.source)
+
     def _base(self, what):
         """A panel of the dashboard's own screen, whatever screen is on top (NoMatches when the app
         is shutting down)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+from rich.cells import cell_len
 from textual.content import Content
 from textual.widgets import Static
 
@@ -65,9 +68,9 @@ class StatusLine(Static):
 
     def _draw_watch(self, *, runs: list[dict], selected: int, smoothing: float, x: str,
                     hidden: set[int] | frozenset = frozenset()) -> None:
-        """The overall state, how many runs there are and are shown on the charts (not `hidden`),
-        then each run's latest step and state, as many as fit (the selected one always), and how
-        many more."""
+        """The overall state, then each run's latest step and state: every run where they fit
+        (their names cut shorter first), else how many runs there are and are shown on the charts
+        (not `hidden`), as many runs as fit (the selected one always) and how many more."""
         state = overall_state(runs)
         style = RUN_STYLE.get(state, "$text")
         width = self.size.width or 120
@@ -76,33 +79,46 @@ class StatusLine(Static):
         head = [text.assemble((f"● {state.upper()}", f"b {style}"))]
         if not runs:
             head.append(text.plain("no metrics files yet"))
-        elif len(runs) > 1:
-            shown = sum(1 for r in runs if r["run"] not in hidden)
-            head.append(text.plain(f"{len(runs)} runs, {shown} shown"))
+        shown = sum(1 for r in runs if r["run"] not in hidden)
+        count = text.plain(f"{len(runs)} runs, {shown} shown")
         tail = [text.plain(f"smoothing {smoothing:.2f}")] if wide else []
-        entries = []
-        for r in runs:   # run names come from files: content, never markup
-            mark = "▶" if r["run"] == selected else ""
-            rs = RUN_STYLE.get(r["status"], "$text")
-            entries.append((r["run"] == selected, text.assemble(
-                mark, (text.one_line(r["name"], 60), "b"), " step ", (str(r["step"]), "b"), " ",
-                (run_state(r), rs))))
-        room = width - 2 - sum(p.cell_length + sep.cell_length for p in head + tail)
-        listed = [e for sel, e in entries if sel][:1]   # the selected run first claims its room
-        room -= sum(e.cell_length + sep.cell_length for e in listed)
-        for sel, e in entries:
-            if sel:
-                continue
-            more = len(entries) - len(listed) - 1
-            reserve = len(f"+{more} more") + sep.cell_length if more else 0
-            if e.cell_length + sep.cell_length > room - reserve:
-                break
-            listed.append(e)
-            room -= e.cell_length + sep.cell_length
-        order = [e for _, e in entries if any(e is x for x in listed)]   # in the files' order
-        left = len(entries) - len(order)
-        more = [text.plain(f"+{left} more")] if left else []
-        self.update(sep.join(head + order + more + tail), layout=False)
+
+        def entry(r: dict, cells: int) -> Content:   # run names come from files: content
+            return text.assemble("▶" if r["run"] == selected else "",
+                                 (text.one_line(r["name"], cells), "b"), " step ",
+                                 (str(r["step"]), "b"), " ",
+                                 (run_state(r), RUN_STYLE.get(r["status"], "$text")))
+
+        def cells(parts: list[Content]) -> int:
+            return sum(p.cell_length for p in parts) + sep.cell_length * (len(parts) - 1)
+
+        room = width - 2
+        ways = [head + [count]] * (len(runs) > 1) + [head] * (shown == len(runs))
+        for name_cells, fixed in itertools.product((60, 40, 24, 16, 10), ways):
+            listed = [entry(r, name_cells) for r in runs]   # every run, names as long as fit;
+            if cells(fixed + listed + tail) <= room:        # the count where it fits (and where
+                break                                       # runs are hidden, always)
+        else:   # too many: the count, the selected run, as many others as fit, how many more
+            fixed = head + [count] if len(runs) > 1 else head
+            first = [r for r in runs if r["run"] == selected][:1] or runs[:1]
+            chosen = {id(r): entry(r, 24) for r in first}
+            for r in runs:
+                if id(r) in chosen:
+                    continue
+                more = [text.plain(f"+{len(runs) - len(chosen) - 1} more")] \
+                    if len(runs) - len(chosen) > 1 else []
+                left = room - cells(fixed + list(chosen.values()) + more + tail) - sep.cell_length
+                e = entry(r, 16)
+                if e.cell_length > left:   # the last that shows: its name cut to the room left
+                    name_cells = left - (e.cell_length - cell_len(text.one_line(r["name"], 16)))
+                    if name_cells >= 8:
+                        chosen[id(r)] = entry(r, name_cells)
+                    break
+                chosen[id(r)] = e
+            listed = [chosen[id(r)] for r in runs if id(r) in chosen]   # in the files' order
+            if len(listed) < len(runs):
+                listed.append(text.plain(f"+{len(runs) - len(listed)} more"))
+        self.update(sep.join(fixed + listed + tail), layout=False)
 
     def _draw(self, *, state: str, preset: str, rollout: int, rollouts: int, step: int,
               steps_per_second: float, seconds: float, speed: float) -> None:
