@@ -19,7 +19,10 @@ EventAccumulator parses every record; a file of a million scalars then takes ten
 - a parsed record's payload CRC is checked first; a record that fails either check is skipped, the
   framing is found again after it (the next offset whose 8 bytes match their CRC), and the first
   such place is reported once (`problem`), with a count;
-- a last record not yet complete (the writer is mid-write) is waited for, not reported.
+- a last record not yet complete (the writer is mid-write) is waited for, not reported;
+- the new bytes are read (not memory-mapped: a mapped page cut off by a writer that truncates the
+  file would kill the process with SIGBUS), READ_CHUNK bytes at a time at most, and not kept after
+  the poll; a file that shrinks while it is read just yields fewer bytes (its last record waits).
 
     reader = EventFileReader("runs/x/events.out.tfevents.1700000000.host.1.0")
     for block in reader.poll():          # every block of scalars appended since the last poll
@@ -31,7 +34,6 @@ one number (new_style=True, TF2's summary ops), read with tensorboard's `make_nd
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from array import array
@@ -48,6 +50,7 @@ FIRST = 16                # records always parsed at a file's start (file versio
 MAX_BLOCK = 2000          # records of one step looked at around a sample
 MAX_PARSE = 1 << 20       # bytes: a bigger record (an image, a graph) is never a scalar: not parsed
 RESYNC_WINDOW = 1 << 20   # bytes searched at a time for the next valid header after a bad one
+READ_CHUNK = 1 << 28      # bytes read (and walked, parsed) at a time: a bigger file takes several
 TEXT_TAGS = ("args/text_summary",)   # text kept: the Hugging Face Trainer's settings (JSON)
 MAX_TEXT = 1 << 20        # characters of a kept text
 _HEADER = 12
@@ -187,7 +190,7 @@ class Block:
 
 
 class EventFileReader:
-    """One event file, followed as it grows. Read-only (opened "rb", mapped read-only)."""
+    """One event file, followed as it grows. Read-only (opened "rb"; only the new bytes are read)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -196,6 +199,7 @@ class EventFileReader:
 
         self._decode_error = DecodeError
         self._ndarray = None
+        self._base = 0               # the file offset of the buffer being read (for messages)
         self._reset()
 
     def _reset(self) -> None:
@@ -245,24 +249,48 @@ class EventFileReader:
         if st.st_size <= self.offset:
             self.pending = False
             return []
+        out: list[Block] = []
         try:
-            with open(self.path, "rb") as f:
-                m = mmap.mmap(f.fileno(), st.st_size, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:
-            if self.first_corrupt is None:
-                self.first_corrupt = f"unreadable ({getattr(e, 'strerror', None) or e})"
-            return []
-        try:
-            return self._read(m, st.st_size)
-        finally:
-            m.close()
+            f = open(self.path, "rb")
+        except OSError as e:
+            self._unreadable(e)
+            return out
+        with f:
+            chunk = READ_CHUNK
+            while self.offset < st.st_size:
+                base, saved = self.offset, (self.corrupt, self.first_corrupt)
+                want = min(chunk, st.st_size - base)
+                try:
+                    f.seek(base)
+                    data = f.read(want)         # fewer bytes if the file shrank meanwhile
+                except OSError as e:
+                    self._unreadable(e)
+                    break
+                if not data:
+                    self.pending = True
+                    break
+                out += self._read(data, base)
+                got = len(data)
+                del data                        # the buffer is not kept after the poll
+                if got < want or base + got >= st.st_size:
+                    break
+                if self.offset == base:         # nothing whole in a chunk: read a bigger one
+                    self.corrupt, self.first_corrupt = saved
+                    chunk *= 2
+        return out
+
+    def _unreadable(self, e: OSError) -> None:
+        if self.first_corrupt is None:
+            self.first_corrupt = f"unreadable ({e.strerror or e})"
 
     # ------------------------------------------------------------------ the framing
-    def _walk(self, m, a: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions and lengths of the complete, header-valid records from the offset on; moves
-        the offset past them (and past corrupt stretches), sets `pending`."""
+    def _walk(self, m, a: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (in `m`, which holds the file's bytes from `base` on) and lengths of the
+        complete, header-valid records from the offset on; moves the offset past them (and past
+        corrupt stretches), sets `pending`."""
         all_pos, all_len = [], []
-        pos = self.offset
+        size = len(m)
+        pos = self.offset - base
         self.pending = False
         while pos + _HEADER <= size:
             found = array("q")
@@ -275,30 +303,33 @@ class EventFileReader:
             ok = _headers_ok(a, P)
             bad = int(np.argmin(ok)) if not ok.all() else len(P)
             P = P[:bad]
-            L = _lengths(a, P)
+            L = np.empty(len(P), dtype=np.int64)  # each length from the next position walked
+            L[:-1] = np.diff(P) - 16
+            L[-1:] = _lengths(a, P[-1:])
             complete = P + L + 16 <= size
             if not complete.all():               # the last valid record is not yet whole
                 k = int(np.argmin(complete))
                 all_pos.append(P[:k])
                 all_len.append(L[:k])
-                self.offset = int(P[k])
+                self.offset = base + int(P[k])
                 self.pending = True
                 break
             all_pos.append(P)
             all_len.append(L)
             if bad == len(ok):
-                self.offset = int(P[-1] + L[-1] + 16) if len(P) else pos
+                self.offset = base + (int(P[-1] + L[-1] + 16) if len(P) else pos)
                 if p > last and p < size:        # a header of fewer than 12 bytes so far
                     self.pending = True
                 break
             at = int(found[bad])                 # a header that fails its CRC
-            self._bad(f"a record at byte {at:,} fails its length check (CRC)")
+            self._bad(f"a record at byte {base + at:,} fails its length check (CRC)")
             nxt = self._resync(a, at + 1, size)
             if nxt is None:                      # nothing valid after it (yet): wait there
-                self.offset = at
+                self.offset = base + at
                 self.pending = True
                 break
-            pos = self.offset = nxt
+            pos = nxt
+            self.offset = base + nxt
         else:
             if pos < size:
                 self.pending = True
@@ -318,11 +349,13 @@ class EventFileReader:
         return None
 
     # ------------------------------------------------------------------ choosing and parsing
-    def _read(self, m, size: int) -> list[Block]:
+    def _read(self, m: bytes, base: int) -> list[Block]:
+        """The blocks of the whole records in `m`: the file's bytes from `base` (the offset) on."""
         a = np.frombuffer(m, dtype=np.uint8)
+        self._base = base
         try:
             before = self.offset
-            P, L = self._walk(m, a, size)
+            P, L = self._walk(m, a, base)
             if self.offset != before:
                 self.grew = True
             n = len(P)
@@ -381,7 +414,7 @@ class EventFileReader:
             return None
         data = m[pos + _HEADER:pos + _HEADER + length]
         if masked_crc(data) != _U32(m, pos + _HEADER + length)[0]:
-            self._bad(f"a record at byte {pos:,} fails its data check (CRC)")
+            self._bad(f"a record at byte {self._base + pos:,} fails its data check (CRC)")
             return None
         return self._decode(data, pos)
 
@@ -389,7 +422,7 @@ class EventFileReader:
         try:
             e = self.Event.FromString(data)
         except (self._decode_error, ValueError, RuntimeError):
-            self._bad(f"a record at byte {pos:,} is not a TensorBoard event")
+            self._bad(f"a record at byte {self._base + pos:,} is not a TensorBoard event")
             return None
         self.parsed += 1
         return e
@@ -418,7 +451,7 @@ class EventFileReader:
         for j, i in enumerate(todo):
             p, length = int(tp[j]), int(tl[j])
             if not ok[j]:
-                self._bad(f"a record at byte {p:,} fails its data check (CRC)")
+                self._bad(f"a record at byte {self._base + p:,} fails its data check (CRC)")
                 continue
             events[i] = self._decode(m[p + _HEADER:p + _HEADER + length], p)
         return events
