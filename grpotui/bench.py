@@ -363,7 +363,8 @@ def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30
     a fresh process watches `runs` files that another process appends to at `rate` steps a second
     each (`keys` metrics a step, like a TRL run), on a 200x60 screen showing a `grid` of charts;
     measured over `seconds` after the runs are on screen, with the GRPOTUI_STATS machinery
-    (grpotui/tui/stats.py): snapshots taken in, redraw ticks that reached the screen, frame time."""
+    (grpotui/tui/stats.py): snapshots taken in, redraw ticks that reached the screen and their
+    frame time (tick to screen refresh)."""
     import json
     import os
     import tempfile
@@ -379,13 +380,18 @@ def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30
             "        while not (len(app.runs) == len(paths) and all(app.runs)):\n"
             "            await pilot.pause(0.05)\n"
             "        await pilot.pause(1.0)\n"
-            "        app._flush_stats()   # a fresh window from here\n"
-            "        frames = len(app.stats.frames)\n"
-            "        t0 = time.perf_counter()\n"
+            "        frames, timed = [], app.stats.frame\n"
+            "        def frame(s):   # every frame of the window (the stats file splits it)\n"
+            "            frames.append(s * 1000)\n"
+            "            timed(s)\n"
+            "        app.stats.frame = frame\n"
+            "        n0, t0 = app.snapshots_seen, time.perf_counter()\n"
             "        await pilot.pause(seconds)\n"
-            "        drawn = (len(app.stats.frames) - frames) / (time.perf_counter() - t0)\n"
-            "        app._flush_stats()\n"
-            "        print(json.dumps({'drawn': drawn}))\n"
+            "        dt = time.perf_counter() - t0\n"
+            "        frames.sort()\n"
+            "        p95 = frames[min(len(frames) - 1, int(0.95 * len(frames)))] if frames else None\n"
+            "        print(json.dumps({'hz': (app.snapshots_seen - n0) / dt,\n"
+            "                          'drawn': len(frames) / dt, 'p95': p95}))\n"
             "        await app.action_quit()\n"
             "asyncio.run(main())\n")
     with tempfile.TemporaryDirectory() as tmp:
@@ -398,9 +404,8 @@ def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30
             out = subprocess.run([sys.executable, "-c", code, ",".join(paths), str(seconds), grid],
                                  capture_output=True, text=True, check=False, timeout=300,
                                  env={**os.environ, "GRPOTUI_STATS": stats})
-            drawn = json.loads(out.stdout.strip().splitlines()[-1])["drawn"]
-            last = json.loads(Path(stats).read_text().splitlines()[-1])
-            return last["snapshots_per_second"], drawn, last["frame_ms"]["p95"] or float("nan")
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            return got["hz"], got["drawn"], got["p95"] if got["p95"] is not None else float("nan")
         except (ValueError, IndexError, KeyError, OSError, subprocess.TimeoutExpired):
             return float("nan"), float("nan"), float("nan")
         finally:

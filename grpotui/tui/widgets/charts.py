@@ -48,7 +48,7 @@ CHARTS = 2   # charts on screen before the grid has a size
 NAME_CELLS = 32   # a run's name in the legend and in a chart's title, at most
 TITLE_MARGIN = 12  # plotext centres a title over the canvas, right of the y labels: room it leaves
 LEGEND_LINES = 2   # lines of run names in the legend; the rest are counted ("+27 more")
-DRAWS_PER_FLUSH = 2  # charts redrawn for new points per flush (10 a second): ~20 ms each at 200x60
+FRAME_BUDGET = 0.03  # seconds of chart renders a flush (10 a second) may cause for new points
 FAMILY_STEPS = [0.4, 0.0, 0.8, 0.2, 0.6, 1.0]   # a member's lightness, 0 to 1
 
 
@@ -167,6 +167,7 @@ class RunCharts(Vertical):
         self.view = 0              # bumped when what every chart shows changes
         self.versions: dict[str, int] = {}   # bumped per metric when its points change
         self.legend_dirty = True
+        self.legend_lines = -1
 
     def compose(self):
         yield Static("", id="legend")
@@ -190,7 +191,6 @@ class RunCharts(Vertical):
                 self.versions[k] = self.versions.get(k, 0) + 1
             if len(self.all_metrics_set()) != known:   # a new metric: the pages change
                 self.dirty = True
-            self.legend_dirty = True
 
     def all_metrics_set(self) -> set[str]:
         return {k for r in self.runs for k in r.series}
@@ -357,8 +357,9 @@ class RunCharts(Vertical):
 
     def flush(self) -> None:
         """Redraw what changed (called a few times a second): the legend, every chart when what
-        they show changed (page, size, settings), else up to DRAWS_PER_FLUSH of the charts whose
-        metric has new points, the longest-waiting first."""
+        they show changed (page, size, settings), else the charts whose metric has new points, the
+        longest-waiting first, as many as FRAME_BUDGET has room for (by what each took to render
+        last time; at least one)."""
         grid = self.grid()
         legend = self.query_children("#legend")
         if grid is None or not legend:   # shutting down: children are gone
@@ -368,7 +369,11 @@ class RunCharts(Vertical):
             self.view += 1
         if self.legend_dirty:
             self.legend_dirty = False
-            legend.first(Static).update(self.legend())
+            shown = legend.first(Static)
+            content = self.legend()
+            same_height = content.plain.count("\n") == self.legend_lines
+            self.legend_lines = content.plain.count("\n")
+            shown.update(content, layout=not same_height)   # (a new layout costs a whole frame)
         grid.show(len(self.shown_metrics()))
         metrics = self.on_page()
         due = []
@@ -381,7 +386,11 @@ class RunCharts(Vertical):
             elif metric is not None and chart.version != self.versions.get(metric, 0):
                 due.append(chart)
         due.sort(key=lambda c: c.drawn_at)
-        for chart in due[:DRAWS_PER_FLUSH]:
+        spent = 0.0
+        for chart in due:
+            if spent and spent + chart.cost > FRAME_BUDGET:
+                break
+            spent += chart.cost
             chart.version = self.versions.get(chart.metric or "", 0)
             self.draw(chart, chart.metric)
 

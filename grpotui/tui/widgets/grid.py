@@ -8,6 +8,7 @@ A chart opens full screen on enter (when focused) or a click: the grid posts `Ch
 from __future__ import annotations
 
 import re
+import time
 
 from textual.binding import Binding
 from textual.message import Message
@@ -56,7 +57,8 @@ def fit(width: int, height: int, rows: int | None = None,
 class MetricChart(SafePlot, can_focus=True):
     """One chart of the grid. `metric` is what it shows; RunCharts keeps `shown` (what it drew for:
     metric, view, size), `version` (of the metric's points) and `drawn_at` to redraw only what
-    changed."""
+    changed, and `cost` (seconds its last renders took: plotext builds the whole plot) to redraw no
+    more charts at a time than a frame has room for."""
 
     BINDINGS = [Binding("enter", "open", "Full screen", show=False)]
 
@@ -66,6 +68,14 @@ class MetricChart(SafePlot, can_focus=True):
         self.shown: tuple | None = None
         self.version = -1
         self.drawn_at = 0.0
+        self.cost = 0.01
+
+    def render(self):
+        started = time.perf_counter()
+        try:
+            return super().render()
+        finally:
+            self.cost = 0.5 * self.cost + 0.5 * (time.perf_counter() - started)
 
     def action_open(self) -> None:
         if self.metric is not None:
