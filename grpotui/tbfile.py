@@ -190,7 +190,7 @@ class Block:
 
 
 class EventFileReader:
-    """One event file, followed as it grows. Read-only (opened "rb"; only the new bytes are read)."""
+    """One event file, followed as it grows. Read-only: opened "rb", only its new bytes read."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

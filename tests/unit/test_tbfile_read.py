@@ -1,7 +1,7 @@
-"""grpotui/tbfile.py reads an event file's new bytes (no memory map: a mapped page cut off by a writer
-that truncates the file would kill the process with SIGBUS): a file cut between polls, or between
-the stat and the read, restarts or waits without raising; a file read in chunks gives what one read
-gives, with each problem's byte offset counted from the file's start."""
+"""grpotui/tbfile.py reads an event file's new bytes (no memory map: a mapped page cut off by a
+writer that truncates the file would kill the process with SIGBUS): a file cut between polls, or
+between the stat and the read, restarts or waits without raising; a file read in chunks gives what
+one read gives, with each problem's byte offset counted from the file's start."""
 
 from __future__ import annotations
 
