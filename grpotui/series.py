@@ -2,7 +2,8 @@
 
 A Series keeps at most `cap` points of (step, time, value): when it fills, neighbouring points are
 averaged in pairs and later points are averaged `stride` at a time, so a run of a million steps costs
-what a run of a thousand does.
+what a run of a thousand does. The last, lowest and highest value ever added are kept exactly
+(`latest`, `low`, `high`): the averaged points can halve a lone spike.
 
 Steps, times and values come from files: a point whose step or value is not a finite number is left
 out (a time that is not one counts as no time), and means of huge numbers do not overflow.
@@ -40,7 +41,8 @@ def ema(values: list[float], weight: float) -> list[float]:
 
 
 class Series:
-    """At most `cap` points (x by step and by time, y), downsampled by averaging as they come."""
+    """At most `cap` points (x by step and by time, y), downsampled by averaging as they come, and
+    the exact last, lowest and highest of every finite value added since it was made or cleared."""
 
     def __init__(self, cap: int = 1024):
         self.cap = cap
@@ -54,6 +56,8 @@ class Series:
         self._acc: list[tuple[float, float, float]] = []
         self.latest: float | None = None
         self.latest_step: float | None = None
+        self.low: float | None = None
+        self.high: float | None = None
 
     def add(self, step: float, time: float | None, value: float) -> None:
         x, y = finite(step), finite(value)
@@ -61,6 +65,10 @@ class Series:
             return
         t = finite(time)
         self.latest, self.latest_step = y, step
+        if self.low is None or y < self.low:
+            self.low = y
+        if self.high is None or y > self.high:
+            self.high = y
         self._acc.append((x, t if t is not None else math.nan, y))
         if len(self._acc) < self.stride:
             return

@@ -173,6 +173,10 @@ def test_summary_of_a_series():
     for step, v in enumerate([3.0, 1.0, 4.0, 1.0, 5.0, 2.0]):
         s.add(step, None, v)
     assert summarise(s) == (2.0, 1.0, 5.0)
+    t = Series(cap=8)                      # thinned: its points average the spike away
+    for step in range(100):
+        t.add(step, None, 9.0 if step == 37 else 0.5)
+    assert max(t.values) == 1.03125 and summarise(t) == (0.5, 0.5, 9.0)
 
 
 def test_the_pickers_glob_ticks_exactly_its_matches():

@@ -252,6 +252,22 @@ def test_series_stays_bounded_and_keeps_the_mean():
     assert xs[0] == pytest.approx(ys[0] / 2)
 
 
+def test_series_keeps_the_exact_last_min_and_max_of_every_value_after_thinning():
+    s = Series(cap=16)
+    assert (s.latest, s.low, s.high) == (None, None, None)
+    for i in range(1000):
+        s.add(i, None, {500: 100.0, 700: -50.0}.get(i, 1.0))   # a lone spike and a lone dip
+    s.add(1000, None, math.nan)                                # not finite: left out
+    s.add(1001, None, math.inf)
+    s.add(math.inf, None, 1e9)                                 # a step that is not finite
+    assert (s.stride, max(s.values), min(s.values)) == (64, 2.546875, 0.203125)   # averaged away
+    assert (s.latest, s.low, s.high) == (1.0, -50.0, 100.0)
+    s.clear()                                                  # a restarted run starts afresh
+    assert (s.latest, s.low, s.high) == (None, None, None)
+    s.add(1, None, 3.0)
+    assert (s.latest, s.low, s.high) == (3.0, 3.0, 3.0)
+
+
 def test_thin_keeps_the_ends():
     xs, ys = thin(list(range(100)), list(range(100)), 10)
     assert len(xs) == 10 and xs[0] == 0 and xs[-1] == 99

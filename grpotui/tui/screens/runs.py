@@ -90,12 +90,11 @@ def column_keys(metrics: list[str]) -> list[str]:
 
 
 def summarise(series: Series | None) -> Summary:
-    """(last, min, max) of a curve. The extremes are those of the points the Series keeps: exact up
-    to its cap, then of the pair means it averages down to (a lone spike is halved)."""
+    """(last, min, max) of a curve: exact, of every value the Series was given (not of the points
+    it keeps, which average a lone spike away)."""
     if series is None or series.latest is None:
         return (None, None, None)
-    values = [*series.values, series.latest]
-    return (series.latest, min(values), max(values))
+    return (series.latest, series.low, series.high)
 
 
 def matches(name: str, pattern: str) -> bool:
