@@ -158,13 +158,14 @@ class MixScreen(ModalScreen[dict | None]):
             if not self.query_one(f"#mix-on-{name}", Checkbox).value:
                 continue
             typed = self.query_one(f"#mix-weight-{name}", Input).value.strip()
+            shown = text.one_line(typed, 20)     # quoted in the message, cut if long
             try:
                 weight = float(typed)
             except ValueError:
-                raise ConfigError(f"the weight of {name} is {typed!r}, not a number; a weight is a "
+                raise ConfigError(f"the weight of {name} is {shown!r}, not a number; a weight is a "
                                   f"number from 0 to 100.") from None
             if not math.isfinite(weight) or not 0 <= weight <= 100:
-                raise ConfigError(f"the weight of {name} is {typed}; a weight is a number from 0 "
+                raise ConfigError(f"the weight of {name} is {shown}; a weight is a number from 0 "
                                   f"to 100.")
             out[name] = weight
         if not out:
