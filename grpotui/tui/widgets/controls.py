@@ -19,7 +19,7 @@ import math
 
 from textual import on
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.content import Content
 from textual.screen import ModalScreen
