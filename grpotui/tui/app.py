@@ -160,7 +160,8 @@ class GrpoApp(Watching, text.PlainNotifications, App):
             if self.watching:
                 yield SettingsView(id="settings", classes="beside-steer" if self.steering else "")
             else:
-                yield Controls(self.config.to_dict(), lab=self.lab, id="controls")
+                yield Controls(self.config.to_dict(), lab=self.lab,
+                               figures=self.preset_name == "lab", id="controls")
             yield SystemPanel(pid=None if self.watching else self._training_pid, id="system")
             yield EventLog(watching=self.watching, id="events")
         yield Footer()

@@ -11,8 +11,8 @@ from textual.widgets import Checkbox, Input, Select, Sparkline, Static
 from grpotui.presets import find_preset
 from grpotui.tui.app import GrpoApp
 from grpotui.tui.messages import SnapshotReceived
-from grpotui.tui.widgets.controls import (LAB, LAB_HINTS, LAB_HINTS_NARROW, MIX, Controls,
-                                          MixScreen)
+from grpotui.tui.widgets.controls import (LAB, LAB_HINTS, LAB_HINTS_NARROW, LAB_HINTS_OTHER, MIX,
+                                          Controls, MixScreen)
 from grpotui.tui.widgets.curves import Curves, spark_data
 from grpotui.tui.widgets.groups import GroupsView, probability, render_groups
 from grpotui.tui.widgets.status import StatusLine
@@ -212,3 +212,17 @@ async def test_the_guided_lab_its_controls_hints_mix_dialog_and_dropdowns():
                 assert part.region.height == 1 and inside.contains_region(part.region), wid
         assert str(controls.border_subtitle) == "a: all controls  ↓ more"   # the speed below
         await app.action_quit()
+
+
+async def test_the_lab_on_another_preset_keeps_its_hints_but_not_the_lab_presets_figures():
+    class Lab(App):
+        def compose(self):
+            yield Controls(find_preset("sort4").config.to_dict(), lab=True, figures=False)
+
+    app = Lab()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        controls = app.query_one(Controls)
+        await wait_for(pilot, lambda: all(
+            str(controls.query_one(f"#{wid}-hint").render()) == hint
+            for wid, hint in LAB_HINTS_OTHER.items()), "the hints without figures")

@@ -63,6 +63,18 @@ LAB_HINTS_NARROW = {   # the same, in one line of a narrow panel (80 columns)
     "group-size": "1, then r: no signal, no climb",
     "learning-rate": "0.01, then r: 4.3 at rollout 18",
 }
+# on another preset (`grpotui learn lab --preset NAME`) the figures above are not its own: the same
+# things to try, without them
+LAB_HINTS_OTHER = {
+    "delta-mode": "try raw, then r (start over): no baseline; compare the reward curve",
+    "group-size": "try 1, then r: every group \"all equal: no signal\"; nothing learnt",
+    "learning-rate": "try 10x higher or lower, then r: how fast, and how high, it climbs",
+}
+LAB_HINTS_OTHER_NARROW = {
+    "delta-mode": "raw, then r: no baseline",
+    "group-size": "1, then r: no signal at all",
+    "learning-rate": "x10 or /10, then r: the climb",
+}
 NARROW_HINTS_BELOW = 60   # panel columns under which the narrow hints show
 # the loss types that give one loss when every response has the same length (grpo.coinciding_loss_
 # types: factor 1 at length n = max_completion_length); "mean", the lecture's, is bnpo then too
@@ -194,10 +206,13 @@ class Controls(Vertical):
             super().__init__()
             self.rollouts_per_second = rollouts_per_second
 
-    def __init__(self, config: dict, lab: bool = False, **kw) -> None:
+    def __init__(self, config: dict, lab: bool = False, figures: bool = True, **kw) -> None:
+        """lab: the guided lab's layout; figures: its hints give the lab preset's measured
+        figures (False on another preset)."""
         super().__init__(**kw)
         self.config = dict(config)
         self.lab = lab            # the guided lab: three controls with hints first, the rest on `a`
+        self.figures = figures
         # The reward control offers the single functions and the mix the run started with.
         self.mixes: dict[str, dict] = {}
         self._remember_mix(config["reward"])
@@ -261,7 +276,8 @@ class Controls(Vertical):
         with Vertical(id="lab-box"):
             for wid in LAB:
                 yield from self._row(wid)
-                yield Static(text.plain(LAB_HINTS[wid]), classes="lab-hint", id=f"{wid}-hint")
+                yield Static(text.plain(self._hints(wide=True)[wid]), classes="lab-hint",
+                             id=f"{wid}-hint")
             yield from self._speed()
         yield Static("", id="control-error")
         with Vertical(id="more-box"):
@@ -303,9 +319,14 @@ class Controls(Vertical):
             self.call_after_refresh(self._fit_hints)
         self.call_after_refresh(self._mark_more)
 
+    def _hints(self, wide: bool) -> dict[str, str]:
+        if self.figures:
+            return LAB_HINTS if wide else LAB_HINTS_NARROW
+        return LAB_HINTS_OTHER if wide else LAB_HINTS_OTHER_NARROW
+
     def _fit_hints(self) -> None:
         """The lab's hints for the panel's width: a line each in a narrow panel."""
-        hints = LAB_HINTS_NARROW if self.size.width < NARROW_HINTS_BELOW else LAB_HINTS
+        hints = self._hints(wide=self.size.width >= NARROW_HINTS_BELOW)
         for wid, hint in hints.items():
             self.query_one(f"#{wid}-hint", Static).update(text.plain(hint))
         self.refresh(layout=True)
