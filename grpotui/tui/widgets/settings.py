@@ -36,10 +36,10 @@ def settings_content(name: str, config: dict | None, preset: str = "",
         key = text.one_line(k, 40)
         key += " " * max(0, width - text.width(key))
         if k in changed:
-            lines.append(text.assemble((key, "$text-muted"), " ", (_value(v), "b $warning"), " ",
+            lines.append(text.assemble((key, "$foreground-muted"), " ", (_value(v), "b $warning"), " ",
                                        (f"(was {_value(changed[k])})", "dim")))
         else:
-            lines.append(text.assemble((key, "$text-muted"), " ", _value(v)))
+            lines.append(text.assemble((key, "$foreground-muted"), " ", _value(v)))
     return text.lines(lines)
 
 
