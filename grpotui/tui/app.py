@@ -209,8 +209,9 @@ class GrpoApp(Watching, text.PlainNotifications, App):
         if self.stats:
             self.set_interval(LAG_TICK, self.stats.tick)
             self.set_interval(STATS_EVERY, self._flush_stats)
-        if self.watching:   # (after the first layout: the event log wraps at its final width)
-            self.call_after_refresh(self.start_watching)
+        if self.watching:
+            self.source.start()
+            self.relay(self.source)
         else:
             self.start_training(self.config, paused=self.start_paused)
             if self.lab:   # the guided lab starts slow enough to watch (its speed control says so)

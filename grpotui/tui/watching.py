@@ -83,13 +83,18 @@ class Watching:
         if self.steering:
             self.query_one("#steer").border_title = "controls (apply at next step)"
         self.query_one(GroupsView).show_message("waiting for the first records…")
+        self.call_after_refresh(self._laid_out)
 
-    def start_watching(self) -> None:
-        """Start reading the files, and relay what they hold to the UI."""
-        if self.closing:
-            return
-        self.source.start()
-        self.relay(self.source)
+    ready = False              # the first layout is done
+    _early: tuple = ()         # runs' news from before it, applied after it
+
+    def _laid_out(self) -> None:
+        """The first layout is done: apply the news that came before it (the files are read from
+        the start, in a thread; the event log wraps what it is given at its width then)."""
+        self.ready = True
+        early, self._early = self._early, ()
+        for s in early:
+            self.on_run_snapshot(s)
 
     def _base(self, what):
         """A panel of the dashboard's own screen, whatever screen is on top (NoMatches when the app
@@ -113,6 +118,9 @@ class Watching:
     # ------------------------------------------------------------------ news
     def on_run_snapshot(self, s: dict) -> None:
         """A watched run's news: its curves, events and settings; the panels show the selected run."""
+        if not self.ready:
+            self._early += (s,)
+            return
         charts = self._charts()
         if charts is None:   # the app is shutting down: a late snapshot has no panels
             return
