@@ -48,7 +48,7 @@ CHARTS = 2   # charts on screen before the grid has a size
 NAME_CELLS = 32   # a run's name in the legend and in a chart's title, at most
 TITLE_MARGIN = 12  # plotext centres a title over the canvas, right of the y labels: room it leaves
 LEGEND_LINES = 2   # lines of run names in the legend; the rest are counted ("+27 more")
-FRAME_BUDGET = 0.03  # seconds of chart renders a flush (10 a second) may cause for new points
+FRAME_BUDGET = 0.02  # seconds of chart renders a flush (10 a second) may cause for new points
 FAMILY_STEPS = [0.4, 0.0, 0.8, 0.2, 0.6, 1.0]   # a member's lightness, 0 to 1
 
 
