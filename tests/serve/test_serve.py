@@ -226,3 +226,25 @@ def test_a_session_ends_when_its_server_is_killed():
         wait_until(lambda: not alive(child), "the session to end with its server", limit=15)
     finally:
         parent.kill()
+
+
+async def test_the_served_picker_keeps_the_tab_when_lab_is_chosen(monkeypatch):
+    """In a served `grpotui learn` the picker's `lab` says where the lab is instead of ending the
+    app (which would close the student's tab)."""
+    from textual.widgets import OptionList
+
+    from grpotui.tui.learn.app import LearnApp
+    from grpotui.tui.learn.picker import LAB_SERVED, PickerScreen
+
+    monkeypatch.setenv(SERVED_ENV, NO_SAVE)
+    app = LearnApp(None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        options = app.screen.query_one(OptionList)
+        options.highlighted = options.option_count - 1          # lab: the last entry
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        assert app.return_value is None
+        assert [n.message for n in app._notifications] == [LAB_SERVED]
+        app.exit()

@@ -10,11 +10,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from grpotui.served import served
 from grpotui.tui.learn import CANVASES, LAB, make_canvas
 from grpotui.tui.learn.base import CanvasHelp
 
 INTRO = ("The lesson's canvases: small computations you can poke at, one idea each. Every number "
          "on them is computed (autograd or an exact formula) as you move the sliders.")
+
+
+LAB_SERVED = ("In a browser the lab is a session of its own: this page shows the canvases. Ask "
+              "for the lab's address (the teacher serves it with `grpotui serve learn lab`).")
 
 
 class PickerScreen(Screen):
@@ -55,6 +60,9 @@ class PickerScreen(Screen):
         if name == LAB[0]:
             if self.over_dashboard:
                 self.app.pop_screen()          # the dashboard is right under the picker
+            elif served():
+                # textual-serve ends the tab with this app, so the lab cannot follow it here
+                self.notify(LAB_SERVED, title="the lab", timeout=10)
             else:
                 self.app.exit(LAB[0])          # `grpotui learn` opens the dashboard next
             return
