@@ -257,6 +257,15 @@ class GrpoApp(Watching, text.PlainNotifications, App):
             self.training.send(cmd, **kw)
 
     # ------------------------------------------------------------------ snapshots in
+    def _system_panel(self) -> SystemPanel | None:
+        """The system panel, found once (a query per snapshot walks the whole screen); None while
+        the app shuts down."""
+        panel = getattr(self, "_system", None)
+        if panel is None or not panel.is_attached:
+            found = self.query(SystemPanel)
+            panel = self._system = found.first() if found else None
+        return panel
+
     @on(SnapshotReceived)
     def on_snapshot(self, message: SnapshotReceived) -> None:
         started = time.perf_counter()
@@ -266,7 +275,8 @@ class GrpoApp(Watching, text.PlainNotifications, App):
         self.snapshots_seen += 1
         if "run" in s:
             self.on_run_snapshot(s)
-            for panel in self.query(SystemPanel):   # the selected run's system records
+            panel = self._system_panel()
+            if panel is not None:   # the selected run's system records
                 panel.add_run(s["run"], s["events"], self.selected)
             if self.stats:
                 self.stats.handler(time.perf_counter() - started)

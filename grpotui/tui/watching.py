@@ -250,6 +250,7 @@ class Watching:
         later = [i for i in known if i > self.selected]
         self.selected = later[0] if later else known[0]
         self._charts().select(self.selected)
+        self._select_system()
         self._show_run()
         if not self._covered():   # (else the redraw tick shows them on return)
             self._show_groups()
@@ -364,11 +365,17 @@ class Watching:
         if self.get_screen("runs") not in self.screen_stack:
             self.push_screen("runs")
 
+    def _select_system(self) -> None:
+        panel = self._system_panel()
+        if panel is not None:    # the system panel follows the selected run at once
+            panel.select(self.selected)
+
     def select_run(self, index: int) -> None:
         """Make a run the selected one (enter on the run table's row), as c does."""
         if index < len(self.runs) and self.runs[index]:
             self.selected = index
             self._charts().select(index)
+            self._select_system()
             self._show_run()
             if not self._covered():   # (else the redraw tick shows them on return)
                 self._show_groups()
