@@ -18,7 +18,7 @@ from textual.widgets._footer import FooterKey
 
 from grpotui.sources import FileSource
 from grpotui.tui.app import GrpoApp
-from grpotui.tui.screens.chart import ChartScreen
+from grpotui.tui.screens.chart import ChartScreen, fmt_x
 from grpotui.tui.widgets.charts import (PALETTE, RunCharts, colour, colour_family, middle_cut,
                                         rich_colour)
 from grpotui.tui.widgets.grid import GridError, MetricChart, fit, parse_grid
@@ -190,6 +190,7 @@ async def test_a_chart_full_screen_log_zoom_pan_follow_and_live_points(tmp_path)
             return SafePlt.uncolorize(screen.query_one("#full-chart").plt.build()).split("\n")[0]
 
         assert "linear y · x 1–100 step (whole run) · following" in heading()
+        assert app.screen.query_one("#chart-legend").content.plain == "▶━━ live"   # which colour is which run
         await pilot.press("plus")
         assert screen.window() == (50.5, 100.0)
         assert "x 50.5–100 of 100 step · following" in heading()
@@ -286,6 +287,17 @@ async def test_thirty_runs_legend_status_titles_and_colours(tmp_path):
         await settle(pilot, app)
         assert "30 runs, 29 shown" in status_text(app)
         assert "30 runs, 29 shown" in body(app, "#legend")
+        await pilot.press("enter")               # full screen: the same legend, less the settings
+        await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), "the chart screen")
+        await wait_for(pilot, lambda: "run01" in app.screen.query_one("#chart-legend").content.plain, "the chart's legend")
+        full = app.screen.query_one("#chart-legend").content.plain
+        assert full.startswith("▶┄┄ run00 (hidden)   ━━ run01   ━━ run02")
+        assert full.count("\n") == 1 and "+" in full and "more" in full and "smoothing" not in full
+        spans = app.screen.query_one("#chart-legend").content.spans
+        assert {str(s.style) for s in spans if str(s.style).startswith("rgb(") and s.end > s.start
+                } == {rich_colour(i) for i in range(1, sum(f" run{r:02d}" in full for r in range(30)))}
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ChartScreen), "the grid")
         await pilot.press("space")
 
         app.selected = 11
@@ -361,3 +373,10 @@ def test_twelve_distinct_readable_colours_and_colour_families():
         assert all(contrast_on_dark(c) >= 3.4 for c in fam)   # readable on a dark background
     for a, b in itertools.combinations(range(6), 2):    # families differ in hue
         assert math.dist(lab(families[a][0]), lab(families[b][0])) > 20
+
+
+def test_the_chart_screens_x_numbers_read_as_whole_steps():
+    assert [fmt_x(v) for v in (1.0, 1000.0, 12_345.0, 999_999.0, 1_234_567.0, 3.2e9)] == [
+        "1", "1,000", "12,345", "999,999", "1.2M", "3.2G"]
+    assert [fmt_x(v) for v in (50.5, 0.25, 1234.5, 0.0, -3.0)] == ["50.5", "0.25", "1,234", "0",
+                                                                     "-3"]

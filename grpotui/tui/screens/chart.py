@@ -5,10 +5,13 @@ values <= 0 and says so in the title, and is refused (the title says why) where 
 The x range zooms (+ -, the mouse wheel) and pans (← →); while following, the range's right edge is
 the latest point, so new points stay in view; a pan to the left stops following, and 0 (the whole
 run) or End (the same zoom at the latest point) follows again, as does a pan back to the end.
-The metric's full name (it may be long: it comes from a file) heads the screen, as content.
+The metric's full name (it may be long: it comes from a file) heads the screen, as content, over a
+legend: each run's name in its colour, as the grid's legend shows them (a hidden run dim, "(hidden)").
 """
 
 from __future__ import annotations
+
+import math
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,6 +27,22 @@ ZOOM = 2.0      # each + halves the x range shown, each - doubles it
 PAN = 0.25      # each arrow moves the range by this share of its width
 REDRAW_HZ = 4   # live redraws per second, at most
 MIN_SPAN = 1e-9
+
+
+def fmt_x(v: float) -> str:
+    """A step or a time on the x axis as the title shows it: a whole number as an integer with
+    thousands separators (1000 → "1,000"), a huge one short (1,234,567 → "1.2M", then "G"), else
+    3 significant digits ("12.5"; "1.23e-05" when tiny)."""
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.1f}G"
+    if a >= 1e6:
+        return f"{v / 1e6:.1f}M"
+    if v.is_integer() or a >= 1000:
+        return f"{v:,.0f}"
+    return fmt_value(v)
 
 
 class ChartScreen(Screen[None]):
@@ -45,6 +64,10 @@ class ChartScreen(Screen[None]):
         padding: 0 1;
         background: $panel;
     }
+    ChartScreen #chart-legend {
+        height: auto;
+        padding: 0 1;
+    }
     ChartScreen #full-chart {
         height: 1fr;
     }
@@ -59,11 +82,13 @@ class ChartScreen(Screen[None]):
         self.span: float | None = None   # the x range's width; None = the whole run
         self.right: float | None = None  # its right edge when not following
         self.drawn: tuple | None = None
+        self.legend_key: tuple | None = None
         self.note = ""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="chart-name", can_focus=False):   # a long name scrolls: never lost
             yield Static(text.assemble((text.clean(self.metric), "b")), id="chart-name-text")
+        yield Static("", id="chart-legend")
         yield SafePlot(id="full-chart")
         yield Footer()
 
@@ -148,9 +173,9 @@ class ChartScreen(Screen[None]):
         if full is None:
             where = "no points yet"
         elif window is None:
-            where = f"x {fmt_value(full[0])}–{fmt_value(full[1])} {unit} (whole run)"
+            where = f"x {fmt_x(full[0])}–{fmt_x(full[1])} {unit} (whole run)"
         else:
-            where = f"x {fmt_value(window[0])}–{fmt_value(window[1])} of {fmt_value(full[1])} {unit}"
+            where = f"x {fmt_x(window[0])}–{fmt_x(window[1])} of {fmt_x(full[1])} {unit}"
         state = "following" if self.follow else "not following (0 or End follows)"
         return f"{y} · {where} · {state}"
 
@@ -164,5 +189,10 @@ class ChartScreen(Screen[None]):
         if key == self.drawn:
             return
         self.drawn = key
+        legend_key = (charts.view, charts.dirty, len(charts.runs), self.size.width)
+        if legend_key != self.legend_key:   # (run names, colours and visibility change the view)
+            self.legend_key = legend_key
+            self.query_one("#chart-legend", Static).update(
+                charts.legend(max(20, self.size.width - 2), info=False))
         self.note = charts.draw(plot, self.metric, window=window, log=self.log_y,
                                 title=self.heading(window))

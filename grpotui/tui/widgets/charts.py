@@ -300,10 +300,10 @@ class RunCharts(Vertical):
         return len(named), sum(1 for r in named if r.visible)
 
     # ------------------------------------------------------------------ drawing
-    def legend(self, width: int | None = None) -> Content:
-        """How many runs there are and how many are shown with the chart settings, then each run's
-        colour and name (the selected one marked, in bold) on at most LEGEND_LINES lines, and how
-        many more there are."""
+    def legend(self, width: int | None = None, info: bool = True) -> Content:
+        """Each run's colour and name (the selected one marked, in bold; a hidden one dim and
+        "(hidden)") on at most LEGEND_LINES lines, and how many more there are; then (`info`) a
+        line with how many runs there are and how many are shown, and the chart settings."""
         width = max(20, width or (self.size.width - 2 if self.size.width else 100))
         named = [(i, r) for i, r in enumerate(self.runs) if r.name]   # (not heard from yet: none)
         entries = []
@@ -341,19 +341,21 @@ class RunCharts(Vertical):
                 lines[-1][-1] = sel   # the selected run is always named
         if left:
             lines[-1].append(text.plain(f"+{left} more", "dim"))
+        rows = [Content("  ").join(line) for line in lines if line]
+        if not info:
+            return Content("\n").join(rows)
         total, shown = self.counts()
         pages = self.pages()
         x = "step" if self.x == "step" else "training seconds"
         pieces = ([f"{total} runs, {shown} shown"] if total > 1 else []) + \
             ([f"page {self.page + 1}/{pages}"] if pages > 1 else []) + \
             [f"smoothing {self.smoothing:.2f}", f"x: {x}"]
-        info = pieces[0]
+        line = pieces[0]
         for piece in pieces[1:]:   # the most useful first, as many as fit
-            if cell_len(info) + 3 + cell_len(piece) <= width:
-                info += " · " + piece
-        rows = [Content("  ").join(line) for line in lines if line]
+            if cell_len(line) + 3 + cell_len(piece) <= width:
+                line += " · " + piece
         return text.assemble(Content("\n").join(rows), "\n" if rows else "",
-                             (text.cut(info, width), "dim"))
+                             (text.cut(line, width), "dim"))
 
     def flush(self) -> None:
         """Redraw what changed (called a few times a second): the legend, every chart when what
