@@ -69,8 +69,8 @@ async def test_a_single_step_is_written_out_and_a_mix_is_in_the_reward_control()
         assert view.probs and "token_probs" in view.groups and "components" in view.groups
         await wait_for(pilot, lambda: view.reveal is None, "the write-out to finish")
         body = str(view.query_one("#groups-body").render())
-        # 56 columns: the mix's parts abbreviated so the labels and the ratio keep their place
-        assert re.search(r"  r +\d\.\d\d \(p\d e\d\)  Δ [+-]\d\.\d\d  ρ \d\.\d{3}", body), body
+        # 56 columns: just room for the mix's parts in full, the labels and the ratio (54 cells)
+        assert re.search(r"  r +\d\.\d\d \(pos \d exact \d\)  Δ [+-]\d\.\d\d  ρ \d\.\d{3}", body), body
         # the single functions are offered too, and choosing one sends it
         reward.value = "exact_match"
         await wait_for(pilot, lambda: app.config.reward == "exact_match", "the queued change")

@@ -30,9 +30,10 @@ def test_wide_layout_puts_everything_on_one_header_line():
     (50, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
     (42, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
     # too narrow for the ratio: it goes first, the labels stay
-    (41, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal",
+    (37, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal",
           "  0 1 2  r  3.00  Δ +0.00 ✓"]),
-    (32, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00  no signal", " 0 1 2  3.00 +0.00 ✓"]),
+    # too narrow for the labels: the line goes compact; the flag on a line of its own
+    (28, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00", "   no signal", " 0 1 2  3.00 +0.00 ✓"]),
 ])
 def test_the_no_signal_flag_moves_or_shortens_rather_than_wrap(columns, expected):
     lines = plain(columns)
@@ -76,3 +77,35 @@ def test_token_groups_without_targets_or_ratios():
         "  0 1 2  r  3.00  Δ +0.00 ",
         "  0 2 1  r  3.00  Δ +0.00 ",
     ]
+
+
+# sortvar-ar-grpo's case: variable length (a "stopped" table), 16 tokens at most, probabilities
+VARIABLE = {
+    "prompts": [[5, 1, 9, 9, 9, 6]], "targets": [[1, 5, 6, 9, 9, 9]],
+    "responses": [[[1, 5, 6, 9, 9, 9], [1] * 16]], "rewards": [[1.0, 0.0]],
+    "deltas": [[0.71, -0.71]], "stopped": [[True, False]],
+    "token_probs": [[[0.95] * 6, [0.5] * 16]],
+}
+
+
+@pytest.mark.parametrize("columns", [58, 40, 20])
+def test_a_variable_length_response_stays_on_one_line_while_written(columns):
+    written = render_groups(VARIABLE, 0, 1, columns, reveal=7, probs=True).split("\n")
+    assert all(line.cell_length <= columns for line in written[-2:])
+    # 17 token columns with their probabilities would take 2 + 67 cells: the probabilities go,
+    # and the padding dots stop at the panel's edge (never on a line of their own)
+    assert [line.plain for line in written[-2:]] == {
+        58: ["  1 5 6 9 9 9 ∎", "  1 1 1 1 1 1 1 · · · · · · · · ·"],
+        40: [" 1 5 6 9 9 9 ∎", " 1 1 1 1 1 1 1 · · · · · · · · ·"],
+        20: [" 1 5 6 9 9 9 ∎", " 1 1 1 1 1 1 1 · · ·"]}[columns]
+    assert len(written) == (3 if columns == 58 else 5)   # the header on 1 line, or 3 (compact)
+    done = render_groups(VARIABLE, 0, 1, 58, probs=True).split("\n")
+    assert [line.plain for line in done] == [   # at 58 (the panel at 120x40) the labels stay
+        "#1 5 1 9 9 9 6 → 1 5 6 9 9 9 ∎  mean 0.50 std 0.71",
+        "  1 5 6 9 9 9 ∎  r  1.00  Δ +0.71 ✓",
+        "  1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 ✂  r  0.00  Δ -0.71 "]
+
+
+def test_probabilities_stay_where_the_row_fits():
+    assert render_groups(VARIABLE, 0, 1, 80, reveal=7, probs=True).split("\n")[-1].plain == \
+        " 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ ·   ·   ·   ·   ·   ·   ·   ·   ·  "

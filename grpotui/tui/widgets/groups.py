@@ -151,6 +151,12 @@ def positions(groups: dict) -> int:
     return max(len(r) for row in groups["responses"] for r in row) + 1
 
 
+def token_cells(groups: dict, width: int, probs: bool) -> int:
+    """Cells a response's tokens take at most, its end mark included: `positions` columns of
+    `width` cells each (plus 2 for a probability), one apart."""
+    return positions(groups) * (width + 1 + (2 if probs else 0)) - 1
+
+
 def is_text(groups: dict) -> bool:
     """Whether the groups are a text model's (prompts and responses as strings, from TRL)."""
     return bool(groups["prompts"]) and isinstance(groups["prompts"][0], str)
@@ -200,7 +206,8 @@ def layout(groups: dict, width: int, columns: int, probs: bool) -> tuple[bool, b
     shorten first (`(p3 e1)`), then the ratio goes, then the parts; only then the line goes
     compact (no labels)."""
     n = positions(groups)
-    base = 2 + n * (width + 1) + 34 - RATIO_COLUMNS + (2 * n if probs else 0)
+    # "  " and the tokens, then "  r  1.00  Δ +0.50 ✓" (20 cells, one spare for a 7-cell delta)
+    base = 2 + n * (width + 1) + 21 + (2 * n if probs else 0)
     ratio = RATIO_COLUMNS if groups.get("ratios") else 0
     tries = [("full", True), ("short", True), ("short", False), ("none", False)] \
         if groups.get("components") else [("none", True), ("none", False)]
@@ -212,8 +219,8 @@ def layout(groups: dict, width: int, columns: int, probs: bool) -> tuple[bool, b
 
 def lines_per_group(g: int, compact: bool) -> int:
     """At most: G responses, plus the header (wide: 1 line, and 1 for a no-signal flag that does
-    not fit beside it; compact: prompt, target and statistics)."""
-    return g + (3 if compact else 2)
+    not fit beside it; compact: prompt, target, statistics and such a flag)."""
+    return g + (4 if compact else 2)
 
 
 def render_groups(groups: dict, first: int, count: int, columns: int = 200,
@@ -234,7 +241,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
         return _render_text(groups, first, count, columns)
     lines: list[Content] = []
     width = width or token_width(groups)
-    probs = probs and "token_probs" in groups
+    # the probabilities only where they keep a response on one line (at 120x40 sixteen tokens with
+    # theirs would not): a row wider than the panel wraps, its padding dots on a line of their own
+    probs = probs and "token_probs" in groups and 2 + token_cells(groups, width, True) <= columns
     n = positions(groups)
     compact, ratio, parts = layout(groups, width, columns, probs)
     targets = groups.get("targets")
@@ -261,8 +270,11 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
             fits = len(f"   {stats}  all equal: no signal") <= columns
             flag = no_signal if fits else ("no signal", "b $warning")
             lines += [assemble((f"#{b + 1} ", "b"), prompt.stylize("b")),
-                      assemble((" → ", "b"), goal.stylize("b")),
-                      assemble(f"   {stats}", *(["  ", flag] if equal else []))]
+                      assemble((" → ", "b"), goal.stylize("b"))]
+            if equal and len(f"   {stats}  no signal") > columns:   # on a line of its own
+                lines += [assemble(f"   {stats}"), assemble("   ", flag)]
+            else:
+                lines.append(assemble(f"   {stats}", *(["  ", flag] if equal else [])))
         else:
             head = assemble(f"#{b + 1} ", prompt, " → ", goal).stylize("b")
             header = assemble(head, f"  {stats}")
@@ -274,8 +286,9 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
                 lines += [header, assemble("  ", no_signal)]
         for i, resp in enumerate(groups["responses"][b]):
             tokens = _response(groups, b, i, width, reveal, probs)
-            if not written:  # the reward comes only at the end of the trajectory
-                lines.append(assemble(" " if compact else "  ", *tokens))
+            if not written:  # the reward comes only at the end of the trajectory; the padding
+                # dots cut where even the bare tokens are wider than the panel
+                lines.append(assemble(" " if compact else "  ", *tokens).truncate(columns))
                 continue
             right = target is not None and resp == target and (
                 "stopped" not in groups or groups["stopped"][b][i])
