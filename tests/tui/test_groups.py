@@ -109,3 +109,34 @@ def test_a_variable_length_response_stays_on_one_line_while_written(columns):
 def test_probabilities_stay_where_the_row_fits():
     assert render_groups(VARIABLE, 0, 1, 80, reveal=7, probs=True).split("\n")[-1].plain == \
         " 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ 1⁵⁰ ·   ·   ·   ·   ·   ·   ·   ·   ·  "
+
+
+async def test_the_right_column_shares_wide_screens():
+    """The dashboard's top row in app.tcss (no training process): the right column is 60 at
+    120 columns, half the width at 200, 34 below 110."""
+    from pathlib import Path
+
+    from textual.app import App
+    from textual.containers import Horizontal, Vertical
+
+    import grpotui.tui.app as dashboard
+    from grpotui.tui.widgets.groups import GroupsView
+
+    class Top(App):
+        CSS_PATH = Path(dashboard.__file__).with_name("app.tcss")
+        HORIZONTAL_BREAKPOINTS = dashboard.GrpoApp.HORIZONTAL_BREAKPOINTS
+
+        def compose(self):
+            with Horizontal(id="top"):
+                yield GroupsView(id="groups")
+                yield Vertical(id="right")
+
+    app = Top()
+    async with app.run_test(size=(200, 60)) as pilot:
+        widths = {}
+        for size in ((200, 60), (120, 40), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            widths[size] = (app.query_one("#groups").outer_size.width,
+                           app.query_one("#right").outer_size.width)
+        assert widths == {(200, 60): (100, 100), (120, 40): (60, 60), (80, 24): (46, 34)}
