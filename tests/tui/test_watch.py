@@ -361,3 +361,27 @@ async def test_the_help_scrolls_where_the_terminal_is_too_short_for_it(tmp_path)
         await pilot.pause()
         assert not app.screen.query(".dialog-scroll")
         await app.action_quit()
+
+
+def test_a_long_setting_wraps_under_its_value_never_into_the_key_column():
+    from grpotui.tui.widgets.settings import settings_content
+    config = {"lr": 0.01, "reward": "exact_match,inclusion_ordering", "delta_mode": "centered"}
+    shown = settings_content("run", config, changed={"delta_mode": "raw"}, width=30)
+    assert shown.plain.split("\n") == [
+        "run",
+        "lr         0.01",
+        "reward     exact_match,inclusi",
+        "           on_ordering",
+        "delta_mode centered (was raw)"]
+    warned = [shown.plain[s.start:s.end] for s in shown.spans if str(s.style) == "b $warning"]
+    assert warned == ["centered"]                              # the changed value, highlighted
+    shown = settings_content("run", config, changed={"reward": "x"}, width=26)
+    assert shown.plain.split("\n")[2:6] == [
+        "reward     exact_match,inc", "           lusion_ordering", "           (was x)",
+        "delta_mode centered"]
+    warned = [shown.plain[s.start:s.end] for s in shown.spans if str(s.style) == "b $warning"]
+    assert warned == ["exact_match,inc", "lusion_ordering"]
+    narrow = settings_content("run", {"a_long_setting_name": "a value"}, width=20).plain
+    assert narrow.split("\n")[1:] == ["a_long_setting_name", "  a value"]   # no room: below it
+    assert settings_content("run", config).plain.split("\n")[2] == \
+        "reward     exact_match,inclusion_ordering"   # no width: one line, as before

@@ -8,7 +8,8 @@ from grpotui.series import Series
 from grpotui.tui.screens.metrics import glob_ticks, matches as metric_matches
 from grpotui.tui.screens.runs import (NOT_SET, Row, RunSummary, Sort, clicked_sort, column_keys,
                                       column_widths, config_keys, default_metrics, group_colours,
-                                      group_value, matches, next_sort, summarise, table_rows)
+                                      group_value, heading_cell, matches, next_sort, summarise,
+                                      table_rows)
 
 METRICS = ["reward", "loss"]
 RUNS = [
@@ -47,7 +48,7 @@ def test_ungrouped_rows_exactly():
 def test_column_widths_fit_the_widest_header_line_or_cell():
     rows = table_rows(RUNS, ["loss"], group_by="delta_mode")
     assert column_widths(["\nrun ▲", "\nstep", "loss\nlast", "\nmin", "\nmax"], rows) == [
-        len("▼ delta_mode = (not set) · 1 run"), 4, 7, 7, 7]
+        len("▼ (not set) · 1 run"), 4, 7, 7, 7]   # (the key left out: it did not fit in 20)
     wide = [Row("run:0", ("漢字漢字", "1"), run=0)]       # cells, not characters
     assert column_widths(["\nrun", "\nstep"], wide) == [8, 4]
 
@@ -89,24 +90,23 @@ def test_filter_by_name_part_or_glob():
 def test_grouped_by_a_setting_with_missing_keys_and_odd_values():
     rows = table_rows(RUNS, METRICS, group_by="delta_mode")
     assert rows == [
-        Row("group:n:1", ("▼ delta_mode = 1 · 1 run", *BLANK), group=0),
+        Row("group:n:1", ("▼ 1 · 1 run", *BLANK), group=0),
         Row("run:4", ("  [b]x[/]", *CELLS[4][1:]), run=4, group=0, member=0),
-        Row("group:s:centered", ("▼ delta_mode = centered · 2 runs", *BLANK), group=1),
+        Row("group:s:centered", ("▼ centered · 2 runs", *BLANK), group=1),
         Row("run:0", ("  centered-a", *CELLS[0][1:]), run=0, group=1, member=0),
         Row("run:2", ("  Centered-c", *CELLS[2][1:]), run=2, group=1, member=1),
-        Row("group:s:raw", ("▼ delta_mode = raw · 1 run", *BLANK), group=2),
+        Row("group:s:raw", ("▼ raw · 1 run", *BLANK), group=2),
         Row("run:1", ("  raw-b", *CELLS[1][1:]), run=1, group=2, member=0),
-        Row('group:j:["a", 1]', ('▼ delta_mode = ["a", 1] · 1 run', *BLANK), group=3),
+        Row('group:j:["a", 1]', ('▼ ["a", 1] · 1 run', *BLANK), group=3),
         Row("run:5", ("  list", *CELLS[5][1:]), run=5, group=3, member=0),
-        Row("group:-", (f"▼ delta_mode = {NOT_SET} · 1 run", *BLANK), group=4),
+        Row("group:-", (f"▼ {NOT_SET} · 1 run", *BLANK), group=4),
         Row("run:3", ("  nocfg", *CELLS[3][1:]), run=3, group=4, member=0),
     ]
     # numbers in numeric order, 1 and 1.0 one group, true apart from 1, the missing key last
     lr = table_rows(RUNS, METRICS, group_by="lr")
     assert [r.cells[0] for r in lr if r.run is None] == [
-        "▼ lr = 0.003 · 1 run", "▼ lr = 0.01 · 1 run", "▼ lr = 1 · 2 runs",
-        "▼ lr = true · 1 run",
-        f"▼ lr = {NOT_SET} · 1 run"]
+        "▼ 0.003 · 1 run", "▼ 0.01 · 1 run", "▼ 1 · 2 runs", "▼ true · 1 run",
+        f"▼ {NOT_SET} · 1 run"]
     assert order(lr) == ["group:n:0.003", 1, "group:n:0.01", 0, "group:n:1", 2, 5,
                          "group:b:true", 4, "group:-", 3]
     assert group_value({"k": None}, "k") == ("group:j:null", "null", (3, 0.0, "null"))
@@ -122,15 +122,15 @@ def test_grouped_rows_sort_within_groups_filter_and_collapse():
     rows = table_rows(RUNS, METRICS, filter="c*", group_by="delta_mode")   # groups with no match go
     assert order(rows) == ["group:s:centered", 0, 2]
     rows = table_rows(RUNS, METRICS, filter="c", group_by="delta_mode")
-    assert [r.cells[0] for r in rows if r.run is None] == ["▼ delta_mode = centered · 2 runs",
-                                                         f"▼ delta_mode = {NOT_SET} · 1 run"]
+    assert [r.cells[0] for r in rows if r.run is None] == ["▼ centered · 2 runs",
+                                                         f"▼ {NOT_SET} · 1 run"]
     rows = table_rows(RUNS, METRICS, group_by="delta_mode",
                       collapsed={"group:s:centered", "group:-", "group:not-there"})
     assert order(rows) == ["group:n:1", 4, "group:s:centered", "group:s:raw", 1,
                            'group:j:["a", 1]', 5, "group:-"]
     folded = [r for r in rows if r.collapsed]
-    assert [r.cells[0] for r in folded] == ["▶ delta_mode = centered · 2 runs",
-                                            f"▶ delta_mode = {NOT_SET} · 1 run"]
+    assert [r.cells[0] for r in folded] == ["▶ centered · 2 runs",
+                                            f"▶ {NOT_SET} · 1 run"]
     assert table_rows(RUNS, METRICS, group_by="") == table_rows(RUNS, METRICS)
 
 
@@ -147,7 +147,7 @@ def test_names_and_values_from_files_are_cleaned_and_cut():
     odd = [RunSummary(0, "a\x1b[31mred\nline " + "n" * 80, {"k": "v\x07" + "w" * 90}, 2.5,
                       {"m": (1e9, -0.0, 1234.5)})]
     rows = table_rows(odd, ["m"], group_by="k")
-    assert rows[0].cells[0] == "▼ k = v�" + "w" * 31 + "… · 1 run"          # 48 cells
+    assert rows[0].cells[0] == "▼ v�" + "w" * 21 + "… · 1 run"   # as wide as the name: 34 cells
     assert rows[1].cells == ("  a�[31mred line " + "n" * 16 + "…",   # 2 + 32 cells
                              "2.5", "1.0e+09", "0", "1.23e+03")
 
@@ -189,3 +189,21 @@ def test_the_pickers_glob_ticks_exactly_its_matches():
     assert glob_ticks(every, "") is None
     assert [m for m in every if metric_matches(m, "REW")] == ["reward", "rewards/format",
                                                              "rewards/Correct"]
+
+
+def test_group_headings_fit_the_run_names_not_the_other_way():
+    assert heading_cell("delta_mode", "centered", 2, False, 40) == "▼ delta_mode = centered · 2 runs"
+    assert heading_cell(None, "centered", 1, True, 40) == "▶ centered · 1 run"
+    assert heading_cell(None, "centered", 2, False, 16) == "▼ cent… · 2 runs"
+    assert heading_cell(None, "centered", 2, False, 10) == "▼ centere…"
+    long_names = [RunSummary(i, f"lecture-{mode}-lr0.001-seed{i}", {"delta_mode": mode}, 5, {})
+                  for i, mode in enumerate(["centered", "raw", "centered"])]
+    rows = table_rows(long_names, METRICS, group_by="delta_mode")
+    assert [r.cells[0] for r in rows] == [
+        "▼ delta_mode = centered · 2 runs", "  lecture-centered-lr0.001-seed0",
+        "  lecture-centered-lr0.001-seed2",
+        "▼ delta_mode = raw · 1 run", "  lecture-raw-lr0.001-seed1"]   # (names: 32 cells)
+    short = [RunSummary(i, f"r{i}", {"delta_mode": m}, 5, {}) for i, m in enumerate(["a", "b"])]
+    rows = table_rows(short, METRICS, group_by="delta_mode")
+    assert [r.cells[0] for r in rows] == ["▼ a · 1 run", "  r0", "▼ b · 1 run", "  r1"]
+    assert column_widths(["\nrun", "\nstep"] + [""] * 6, rows)[0] == 11   # not 24

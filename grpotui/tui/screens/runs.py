@@ -35,7 +35,8 @@ from grpotui.tui.widgets.charts import PREFERRED, RunCharts, colour, colour_fami
 from grpotui.tui.widgets.curves import fmt_value
 
 NAME_CELLS = 32          # a run's name in its column, at most
-GROUP_CELLS = 48         # a group row's "key = value · n runs", at most
+GROUP_CELLS = 48         # a group row's key, and its value, at most
+HEADING_CELLS = 20       # a group row's heading may use this many cells where names are shorter
 METRIC_CELLS = 20        # a metric's name over its columns, at most
 STATS = ("last", "min", "max")
 NOT_SET = "(not set)"
@@ -194,13 +195,30 @@ def run_cells(run: RunSummary, metrics: list[str], indent: bool) -> tuple[str, .
     return (name, step, *values)
 
 
+def heading_cell(key: str | None, label: str, runs: int, folded: bool, cells: int) -> str:
+    """A group's heading row in the run column, in at most `cells` cells: "▼ key = value · n runs"
+    ("▶" when folded), or "▼ value · n runs" with no key (None; the title names it), the value cut
+    with … where it is too long."""
+    mark = "▶" if folded else "▼"
+    label = text.one_line(label, GROUP_CELLS)
+    if key is not None:
+        label = f"{text.one_line(key, GROUP_CELLS)} = {label}"
+    count = f" · {runs} run{'s' if runs != 1 else ''}"
+    if text.width(f"{mark} {label}{count}") <= cells:
+        return f"{mark} {label}{count}"
+    if cells - text.width(count) >= 4:
+        return text.cut(f"{mark} {label}", cells - text.width(count)) + count
+    return text.cut(f"{mark} {label}{count}", cells)
+
+
 def table_rows(runs: list[RunSummary], metrics: list[str], sort: Sort = Sort(),
                filter: str = "", group_by: str | None = None,
                collapsed: Iterable[str] = ()) -> list[Row]:
     """The table's rows: runs whose name matches `filter` (see `matches`), sorted; grouped by the
     setting `group_by` (None or "" for none) under a heading row per group that has a matching
     run ("▼ key = value · n runs", "▶" when its row key is in `collapsed`: its runs are not
-    listed). A sort column that is not in the table sorts by name, A to Z."""
+    listed; "▼ value · n runs" in every heading where one would be wider than the run names, and
+    cut with … to their width, HEADING_CELLS at least). A sort column that is not in the table sorts by name, A to Z."""
     if sort.column not in column_keys(metrics):
         sort = Sort()
     blank = ("",) * (1 + 3 * len(metrics))
@@ -210,17 +228,21 @@ def table_rows(runs: list[RunSummary], metrics: list[str], sort: Sort = Sort(),
                 for r in sort_runs(shown, sort)]
     closed = set(collapsed)
     rows = []
-    for g, (gkey, label, members) in enumerate(groups_of(runs, group_by)):
+    # the run column is as wide as the names of the runs shown (folded or not) need: a group's
+    # heading is fitted to it, so that the metric columns keep the room
+    room = max([HEADING_CELLS] + [text.width(run_cells(r, [], True)[0]) for r in runs
+                                  if matches(r.name, filter)])
+    groups = [(g, gkey, label, members, [r for r in members if matches(r.name, filter)])
+              for g, (gkey, label, members) in enumerate(groups_of(runs, group_by))]
+    groups = [group for group in groups if group[4]]   # (a group with no run shown: no heading)
+    # "key = value" in every heading where each fits, else the value alone in every one
+    key = group_by if all(text.width(heading_cell(group_by, label, len(shown), False, 10 ** 6))
+                          <= room for _, _, label, _, shown in groups) else None
+    for g, gkey, label, members, shown in groups:
         member_of = {r.index: m for m, r in enumerate(members)}
-        shown = [r for r in members if matches(r.name, filter)]
-        if not shown:
-            continue
         fold = gkey in closed
-        heading = f"{'▶' if fold else '▼'} {text.one_line(group_by, GROUP_CELLS)} = " \
-                  f"{text.one_line(label, GROUP_CELLS)}"
-        count = f" · {len(shown)} run{'s' if len(shown) != 1 else ''}"
-        rows.append(Row(gkey, (text.cut(heading, GROUP_CELLS - text.width(count)) + count,
-                               *blank), group=g, collapsed=fold))
+        rows.append(Row(gkey, (heading_cell(key, label, len(shown), fold, room), *blank),
+                        group=g, collapsed=fold))
         if not fold:
             rows.extend(Row(f"run:{r.index}", run_cells(r, metrics, True), run=r.index, group=g,
                             member=member_of[r.index]) for r in sort_runs(shown, sort))
