@@ -185,6 +185,12 @@ async def test_variance_counts_its_estimates_says_n_1_right_and_legends_sit_belo
         assert len(points) < 16                            # why the counts are needed
         assert "•5: 5 there" in shown(s, "#var-scatter-legend")
         assert shown(s, "#var-loglog-legend") == "— no b  — b = E[R]: exact; • measured"
+        # the count labels (•4, x7) on the canvas's colour, not in plotext's near-white boxes
+        drawn = s.query_one("#var-scatter").render()
+        labels = [span for span in drawn.spans if drawn.plain[span.start:span.end] in ("•4", "x7")]
+        assert len(labels) == 2
+        assert {span.style.bgcolor.triplet.hex for span in drawn.spans} == {
+            app.theme_variables["surface"].lower()}
         s.query_one("#s-n", Slider).set_value(1)
         await pilot.pause()
         said = flat(s, "#var-numbers")

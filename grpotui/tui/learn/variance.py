@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 from textual.binding import Binding
+from textual.color import Color
 from textual.containers import Vertical
 from textual.widgets import Static
 
@@ -136,12 +137,16 @@ class VarianceCanvas(Canvas):
         # the estimates: one marker per distinct point, with its count beside it (several
         # estimates share a point: one marker would hide how many)
         shown = 0
+        # the labels on the canvas's own colour (the theme's surface, as textual-plotext paints it):
+        # plotext gives a text without a background the canvas colour at the time of the call,
+        # its default theme's near-white, as the theme comes only when the plot is drawn
+        canvas = Color.parse(self.app.theme_variables["surface"]).rgb
         for grads, marker, color in ((raw, "•", "red"), (base, "x", "cyan")):
             points = distinct_points(grads)
             shown += len(points)
             for x, y, count in points:
                 plt.text(marker + (str(count) if count > 1 else ""), x, y, color=color,
-                         alignment="left")
+                         background=canvas, alignment="left")
         plt.xlim(-1.0, 1.0)
         plt.ylim(-1.0, 1.0)
         plt.title(f"{len(raw)} estimates at {shown} points, seed {self.seed}"
