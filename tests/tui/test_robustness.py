@@ -15,6 +15,7 @@ from grpotui.tui.app import GrpoApp
 from grpotui.tui.widgets.controls import INPUTS, KEY_OF, SELECTS, SPEEDS, Controls
 from grpotui.tui.widgets.status import StatusLine
 
+from ..fuzz_strategies import examples
 from .conftest import wait_for
 from .test_app import log_text
 
@@ -162,7 +163,7 @@ async def _drive(ops) -> None:
         await app.action_quit()
 
 
-@settings(max_examples=6, deadline=None, derandomize=True,
+@settings(max_examples=examples(4), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(OPS, min_size=1, max_size=12))
 def test_random_use_of_the_controls_mid_run_never_breaks_the_dashboard(ops):
