@@ -358,8 +358,10 @@ while True:
 
 
 def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30,
-               grid: str = "3x3") -> tuple[float, float, float]:
-    """(screen updates per second, redraws per second, the UI thread's p95 frame time in ms):
+               grid: str = "3x3") -> tuple[float, float, float, float]:
+    """(screen updates per second, redraws per second, the UI thread's p95 frame time in ms, and
+    the p95 of how long the UI's event loop was blocked, in ms: a 20 ms probe timer's lateness,
+    which counts every render and handler wherever Textual runs it):
     a fresh process watches `runs` files that another process appends to at `rate` steps a second
     each (`keys` metrics a step, like a TRL run), on a 200x60 screen showing a `grid` of charts;
     measured over `seconds` after the runs are on screen, with the GRPOTUI_STATS machinery
@@ -385,13 +387,23 @@ def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30
             "            frames.append(s * 1000)\n"
             "            timed(s)\n"
             "        app.stats.frame = frame\n"
+            "        lags = []\n"
+            "        async def probe():   # the loop's lateness: whatever blocks the UI thread\n"
+            "            while True:\n"
+            "                t = time.perf_counter()\n"
+            "                await asyncio.sleep(0.02)\n"
+            "                lags.append((time.perf_counter() - t - 0.02) * 1000)\n"
+            "        prober = asyncio.create_task(probe())\n"
             "        n0, t0 = app.snapshots_seen, time.perf_counter()\n"
             "        await pilot.pause(seconds)\n"
             "        dt = time.perf_counter() - t0\n"
+            "        prober.cancel()\n"
+            "        lags.sort()\n"
+            "        lag = lags[min(len(lags) - 1, int(0.95 * len(lags)))] if lags else None\n"
             "        frames.sort()\n"
             "        p95 = frames[min(len(frames) - 1, int(0.95 * len(frames)))] if frames else None\n"
             "        print(json.dumps({'hz': (app.snapshots_seen - n0) / dt,\n"
-            "                          'drawn': len(frames) / dt, 'p95': p95}))\n"
+            "                          'drawn': len(frames) / dt, 'p95': p95, 'lag': lag}))\n"
             "        await app.action_quit()\n"
             "asyncio.run(main())\n")
     with tempfile.TemporaryDirectory() as tmp:
@@ -405,9 +417,11 @@ def watch_live(seconds: float, runs: int = 4, rate: float = 10.0, keys: int = 30
                                  capture_output=True, text=True, check=False, timeout=300,
                                  env={**os.environ, "GRPOTUI_STATS": stats})
             got = json.loads(out.stdout.strip().splitlines()[-1])
-            return got["hz"], got["drawn"], got["p95"] if got["p95"] is not None else float("nan")
+            nan = float("nan")
+            return (got["hz"], got["drawn"], nan if got["p95"] is None else got["p95"],
+                    nan if got["lag"] is None else got["lag"])
         except (ValueError, IndexError, KeyError, OSError, subprocess.TimeoutExpired):
-            return float("nan"), float("nan"), float("nan")
+            return float("nan"), float("nan"), float("nan"), float("nan")
         finally:
             writer.kill()
             writer.wait()
@@ -510,6 +524,7 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
         "live_hz": ("watch: 9 charts, 4 runs at 10 steps/s: updates", "Hz"),
         "live_drawn": ("watch: 9 charts, 4 runs at 10 steps/s: redraws", "Hz"),
         "live_p95": ("watch: 9 charts, 4 runs at 10 steps/s: UI frame p95", "ms"),
+        "live_lag": ("watch: 9 charts, 4 runs at 10 steps/s: UI loop blocked p95", "ms"),
     }.items()}
     tmp = None
     if watch:
@@ -568,7 +583,8 @@ def run_bench(repeats: int = 3, seconds: float = 3.0, device: str = "cpu",
             figs["watch_state"].values.append(watch_open(state_dir, state_last)[0])
             figs["watch_tb"].values.append(watch_open(tb_dir, tb_last)[0])
             say(f"repeat {i + 1}/{repeats}: watch 4 runs followed live on 9 charts")
-            hz, drawn, p95 = watch_live(max(seconds, 5.0))
+            hz, drawn, p95, lag = watch_live(max(seconds, 5.0))
+            figs["live_lag"].values.append(lag)
             figs["live_hz"].values.append(hz)
             figs["live_drawn"].values.append(drawn)
             figs["live_p95"].values.append(p95)
