@@ -30,10 +30,10 @@ def test_wide_layout_puts_everything_on_one_header_line():
     (50, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
     (42, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal"]),
     # too narrow for the ratio: it goes first, the labels stay
-    (37, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal",
+    (36, ["#1 1 0 2 → 0 1 2  mean 3.00 std 0.00", "  all equal: no signal",
           "  0 1 2  r  3.00  Δ +0.00 ✓"]),
     # too narrow for the labels: the line goes compact; the flag on a line of its own
-    (28, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00", "   no signal", " 0 1 2  3.00 +0.00 ✓"]),
+    (27, ["#1 1 0 2", " → 0 1 2", "   mean 3.00 std 0.00", "   no signal", " 0 1 2  3.00 +0.00 ✓"]),
 ])
 def test_the_no_signal_flag_moves_or_shortens_rather_than_wrap(columns, expected):
     lines = plain(columns)
@@ -88,22 +88,24 @@ VARIABLE = {
 }
 
 
-@pytest.mark.parametrize("columns", [58, 40, 20])
+@pytest.mark.parametrize("columns", [56, 40, 20])
 def test_a_variable_length_response_stays_on_one_line_while_written(columns):
     written = render_groups(VARIABLE, 0, 1, columns, reveal=7, probs=True).split("\n")
     assert all(line.cell_length <= columns for line in written[-2:])
     # 17 token columns with their probabilities would take 2 + 67 cells: the probabilities go,
     # and the padding dots stop at the panel's edge (never on a line of their own)
     assert [line.plain for line in written[-2:]] == {
-        58: ["  1 5 6 9 9 9 ∎", "  1 1 1 1 1 1 1 · · · · · · · · ·"],
+        56: ["  1 5 6 9 9 9 ∎", "  1 1 1 1 1 1 1 · · · · · · · · ·"],
         40: [" 1 5 6 9 9 9 ∎", " 1 1 1 1 1 1 1 · · · · · · · · ·"],
         20: [" 1 5 6 9 9 9 ∎", " 1 1 1 1 1 1 1 · · ·"]}[columns]
-    assert len(written) == (3 if columns == 58 else 5)   # the header on 1 line, or 3 (compact)
-    done = render_groups(VARIABLE, 0, 1, 58, probs=True).split("\n")
-    assert [line.plain for line in done] == [   # at 58 (the panel at 120x40) the labels stay
+    assert len(written) == (3 if columns == 56 else 5)   # the header on 1 line, or 3 (compact)
+    done = render_groups(VARIABLE, 0, 1, 56, probs=True).split("\n")
+    assert [line.plain for line in done] == [   # at 56 (the panel at 120x40) the labels stay
         "#1 5 1 9 9 9 6 → 1 5 6 9 9 9 ∎  mean 0.50 std 0.71",
         "  1 5 6 9 9 9 ∎  r  1.00  Δ +0.71 ✓",
         "  1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 ✂  r  0.00  Δ -0.71 "]
+    assert render_groups(VARIABLE, 0, 1, 55).split("\n")[-1].plain == \
+        " 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 ✂  0.00 -0.71 "     # one column less: compact
 
 
 def test_probabilities_stay_where_the_row_fits():
@@ -140,3 +142,14 @@ async def test_the_right_column_shares_wide_screens():
             widths[size] = (app.query_one("#groups").outer_size.width,
                            app.query_one("#right").outer_size.width)
         assert widths == {(200, 60): (100, 100), (120, 40): (60, 60), (80, 24): (46, 34)}
+
+
+def test_a_long_prompt_keeps_the_labels_its_statistics_below():
+    # sortvar-ar-grpo at 120x40 (56 columns): an 8-number prompt of 32, its header 59 cells wide
+    groups = {k: v * 32 for k, v in VARIABLE.items()}
+    groups.update(prompts=[[6, 5, 9, 4, 5, 6, 5, 9]] * 32, targets=[[4, 5, 5, 5, 6, 6, 9, 9]] * 32)
+    assert [line.plain for line in render_groups(groups, 31, 1, 56).split("\n")] == [
+        "#32 6 5 9 4 5 6 5 9 → 4 5 5 5 6 6 9 9 ∎",
+        "   mean 0.50 std 0.71",
+        "  1 5 6 9 9 9 ∎  r  1.00  Δ +0.71 ",
+        "  1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 ✂  r  0.00  Δ -0.71 "]

@@ -40,12 +40,15 @@ def test_a_mix_keeps_its_labels_in_narrow_panels_its_parts_abbreviated():
 
     assert lines(120) == ["  0 1 2  r  7.00 (pos 3 exact 1)  Δ +3.00  ρ 1.000 ✓",
                           "  0 2 1  r  1.00 (pos 1 exact 0)  Δ -3.00  ρ 0.875 "]
-    # 56 columns (the groups panel at 120) fit it all; at 53 the parts shorten, labels and ratio stay
-    assert lines(56) == lines(120)
-    assert lines(53) == ["  0 1 2  r  7.00 (p3 e1)  Δ +3.00  ρ 1.000 ✓",
+    # 56 columns (the groups panel at 120) fit it all; at 52 the parts shorten, labels and ratio stay
+    assert lines(56) == lines(53) == lines(120)
+    assert lines(52) == ["  0 1 2  r  7.00 (p3 e1)  Δ +3.00  ρ 1.000 ✓",
                          "  0 2 1  r  1.00 (p1 e0)  Δ -3.00  ρ 0.875 "]
-    assert lines(45) == ["  0 1 2  r  7.00 (p3 e1)  Δ +3.00 ✓", "  0 2 1  r  1.00 (p1 e0)  Δ -3.00 "]
-    assert lines(36) == ["  0 1 2  r  7.00  Δ +3.00 ✓", "  0 2 1  r  1.00  Δ -3.00 "]
+    assert lines(44) == ["  0 1 2  r  7.00 (p3 e1)  Δ +3.00 ✓", "  0 2 1  r  1.00 (p1 e0)  Δ -3.00 "]
+    assert lines(36) == ["  0 1 2  r  7.00 (p3 e1)  Δ +3.00 ✓", "  0 2 1  r  1.00 (p1 e0)  Δ -3.00 "]
+    # narrower than the header (36 cells): its statistics go below it, and the parts go
+    assert lines(35) == ["   mean 4.00 std 4.24", "  0 1 2  r  7.00  Δ +3.00 ✓",
+                         "  0 2 1  r  1.00  Δ -3.00 "]
 
 
 def test_one_point_is_a_flat_sparkline_not_full_bars():

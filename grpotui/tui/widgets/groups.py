@@ -200,27 +200,44 @@ def _render_text(groups: dict, first: int, count: int, columns: int) -> Content:
 RATIO_COLUMNS = 9   # "  ρ 1.000"
 
 
+def header_cells(groups: dict, width: int) -> int:
+    """Cells a wide header's prompt and target take at most: `#1 5 2 → 2 5 ∎` (the statistics go
+    beside them where they fit, else below)."""
+    prompt = max((len(p) for p in groups["prompts"]), default=0) * (width + 1) - 1
+    targets = groups.get("targets")
+    goal = (max((len(t) for t in targets), default=0) * (width + 1) - 1
+            + (2 if "stopped" in groups else 0)) if targets else 1
+    return 2 + len(str(len(groups["prompts"]))) + prompt + 3 + goal
+
+
 def layout(groups: dict, width: int, columns: int, probs: bool) -> tuple[bool, bool, str]:
     """How a response line fits in `columns`: (compact, with its ratio, the mix's parts: full,
     short or none). The labels r and Δ stay as long as anything fits beside them: a mix's parts
     shorten first (`(p3 e1)`), then the ratio goes, then the parts; only then the line goes
     compact (no labels)."""
     n = positions(groups)
-    # "  " and the tokens, then "  r  1.00  Δ +0.50 ✓" (20 cells, one spare for a 7-cell delta)
-    base = 2 + n * (width + 1) + 21 + (2 * n if probs else 0)
+    # "  " and n token columns one apart (a variable length's end mark the last), then
+    # "  r  1.00  Δ +0.50 ✓" (20 cells, and one spare for a 7-cell delta)
+    base = 2 + n * (width + 1) - 1 + 21 + (2 * n if probs else 0)
     ratio = RATIO_COLUMNS if groups.get("ratios") else 0
     tries = [("full", True), ("short", True), ("short", False), ("none", False)] \
         if groups.get("components") else [("none", True), ("none", False)]
+    if header_cells(groups, width) > columns:    # the header on one line would wrap
+        return True, False, "none"
     for parts, with_ratio in tries:
         if base + parts_width(groups, parts) + (ratio if with_ratio else 0) <= columns:
             return False, with_ratio and bool(ratio), parts
     return True, False, "none"
 
 
-def lines_per_group(g: int, compact: bool) -> int:
+NO_SIGNAL_BESIDE = len("   mean 0.00 std 0.00  no signal")   # compact: the flag fits beside
+
+
+def lines_per_group(g: int, compact: bool, columns: int = NO_SIGNAL_BESIDE) -> int:
     """At most: G responses, plus the header (wide: 1 line, and 1 for a no-signal flag that does
-    not fit beside it; compact: prompt, target, statistics and such a flag)."""
-    return g + (4 if compact else 2)
+    not fit beside it; compact: prompt, target and statistics, and such a flag below them in
+    fewer than NO_SIGNAL_BESIDE columns)."""
+    return g + (2 if not compact else 3 if columns >= NO_SIGNAL_BESIDE else 4)
 
 
 def render_groups(groups: dict, first: int, count: int, columns: int = 200,
@@ -278,7 +295,11 @@ def render_groups(groups: dict, first: int, count: int, columns: int = 200,
         else:
             head = assemble(f"#{b + 1} ", prompt, " → ", goal).stylize("b")
             header = assemble(head, f"  {stats}")
-            if not equal:
+            if header.cell_length > columns:   # the statistics (and a flag) on a line below
+                fits = len(f"   {stats}  all equal: no signal") <= columns
+                lines += [head, assemble(f"   {stats}", *(
+                    ["  ", no_signal if fits else ("no signal", "b $warning")] if equal else []))]
+            elif not equal:
                 lines.append(header)
             elif header.cell_length + len("  all equal: no signal") <= columns:
                 lines.append(assemble(header, "  ", no_signal))
@@ -325,10 +346,10 @@ class GroupsView(VerticalScroll, can_focus=True):
     def per_page(self) -> int:
         if not self.groups:
             return 1
+        columns = self.scrollable_content_region.width
         compact = not is_text(self.groups) and layout(
-            self.groups, self.width, self.scrollable_content_region.width,
-            self.probs and "token_probs" in self.groups)[0]
-        per_group = lines_per_group(len(self.groups["responses"][0]), compact)
+            self.groups, self.width, columns, self.probs and "token_probs" in self.groups)[0]
+        per_group = lines_per_group(len(self.groups["responses"][0]), compact, columns)
         return max(1, (self.size.height or 20) // per_group)
 
     def show(self, groups: dict, rollout: int, write_out: float | None = None, run: str = ""
