@@ -18,9 +18,9 @@ from textual.widgets._footer import FooterKey
 
 from grpotui.sources import FileSource
 from grpotui.tui.app import GrpoApp
-from grpotui.tui.screens.chart import ChartScreen, fmt_x
-from grpotui.tui.widgets.charts import (PALETTE, RunCharts, colour, colour_family, middle_cut,
-                                        rich_colour)
+from grpotui.tui.screens.chart import ChartScreen
+from grpotui.tui.widgets.charts import (PALETTE, RunCharts, colour, colour_family, fmt_x,
+                                        middle_cut, nice_ticks, rich_colour)
 from grpotui.tui.widgets.grid import GridError, MetricChart, fit, parse_grid
 from grpotui.tui.widgets.plot import SafePlt
 
@@ -178,6 +178,8 @@ async def test_a_chart_full_screen_log_zoom_pan_follow_and_live_points(tmp_path)
         charts = app.query_one(RunCharts)
         await settle(pilot, app)
         assert charts.on_page() == ["reward", "neg", long_name]
+        first = SafePlt.uncolorize(app.query_one("#chart-0").plt.build()).split("\n")[-2]
+        assert first.split() == ["20", "40", "60", "80", "100"]   # round ticks on the step axis
         long_title = titles(app)[2]   # the 10,000-character name: its start and its end show
         assert "start/xxx" in long_title and "xxx/end" in long_title and "…" in long_title
 
@@ -190,7 +192,10 @@ async def test_a_chart_full_screen_log_zoom_pan_follow_and_live_points(tmp_path)
             return SafePlt.uncolorize(screen.query_one("#full-chart").plt.build()).split("\n")[0]
 
         assert "linear y · x 1–100 step (whole run) · following" in heading()
-        assert app.screen.query_one("#chart-legend").content.plain == "▶━━ live"   # which colour is which run
+        legend = app.screen.query_one("#chart-legend")
+        assert legend.content.plain == "▶━━ live"   # which colour is which run
+        ticks = SafePlt.uncolorize(screen.query_one("#full-chart").plt.build()).split("\n")[-2]
+        assert ticks.split() == ["10", "20", "30", "40", "50", "60", "70", "80", "90", "100"]
         await pilot.press("plus")
         assert screen.window() == (50.5, 100.0)
         assert "x 50.5–100 of 100 step · following" in heading()
@@ -289,13 +294,15 @@ async def test_thirty_runs_legend_status_titles_and_colours(tmp_path):
         assert "30 runs, 29 shown" in body(app, "#legend")
         await pilot.press("enter")               # full screen: the same legend, less the settings
         await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), "the chart screen")
-        await wait_for(pilot, lambda: "run01" in app.screen.query_one("#chart-legend").content.plain, "the chart's legend")
-        full = app.screen.query_one("#chart-legend").content.plain
+        legend = app.screen.query_one("#chart-legend")
+        await wait_for(pilot, lambda: "run01" in legend.content.plain, "the chart's legend")
+        full = legend.content.plain
         assert full.startswith("▶┄┄ run00 (hidden)   ━━ run01   ━━ run02")
         assert full.count("\n") == 1 and "+" in full and "more" in full and "smoothing" not in full
-        spans = app.screen.query_one("#chart-legend").content.spans
-        assert {str(s.style) for s in spans if str(s.style).startswith("rgb(") and s.end > s.start
-                } == {rich_colour(i) for i in range(1, sum(f" run{r:02d}" in full for r in range(30)))}
+        listed = sum(f" run{r:02d}" in full for r in range(30))
+        assert {str(s.style) for s in legend.content.spans
+                if str(s.style).startswith("rgb(") and s.end > s.start
+                } == {rich_colour(i) for i in range(1, listed)}   # (the hidden run0: dim)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ChartScreen), "the grid")
         await pilot.press("space")
@@ -375,8 +382,15 @@ def test_twelve_distinct_readable_colours_and_colour_families():
         assert math.dist(lab(families[a][0]), lab(families[b][0])) > 20
 
 
-def test_the_chart_screens_x_numbers_read_as_whole_steps():
+def test_x_axis_numbers_read_as_whole_steps_and_ticks_are_round():
     assert [fmt_x(v) for v in (1.0, 1000.0, 12_345.0, 999_999.0, 1_234_567.0, 3.2e9)] == [
         "1", "1,000", "12,345", "999,999", "1.2M", "3.2G"]
     assert [fmt_x(v) for v in (50.5, 0.25, 1234.5, 0.0, -3.0)] == ["50.5", "0.25", "1,234", "0",
                                                                      "-3"]
+    assert nice_ticks(1, 1000, 5) == [200, 400, 600, 800, 1000]
+    assert nice_ticks(1, 1000, 4) == [250, 500, 750, 1000] and nice_ticks(0, 1, 4) == [
+        0, 0.25, 0.5, 0.75, 1]
+    assert nice_ticks(1, 1000, 3) == [500, 1000] and nice_ticks(0, 10, 4) == [0, 2.5, 5, 7.5, 10]
+    assert nice_ticks(50.5, 100, 5) == [60, 70, 80, 90, 100]
+    assert nice_ticks(0, 0.37, 4) == [0, 0.1, 0.2, 0.3]          # (0.30000000000000004: rounded)
+    assert nice_ticks(5, 5, 3) == [] and nice_ticks(0, math.inf, 3) == [] == nice_ticks(1, 1e308, 4)

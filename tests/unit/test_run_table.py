@@ -192,7 +192,8 @@ def test_the_pickers_glob_ticks_exactly_its_matches():
 
 
 def test_group_headings_fit_the_run_names_not_the_other_way():
-    assert heading_cell("delta_mode", "centered", 2, False, 40) == "▼ delta_mode = centered · 2 runs"
+    assert heading_cell("delta_mode", "centered", 2, False, 40) == \
+        "▼ delta_mode = centered · 2 runs"
     assert heading_cell(None, "centered", 1, True, 40) == "▶ centered · 1 run"
     assert heading_cell(None, "centered", 2, False, 16) == "▼ cent… · 2 runs"
     assert heading_cell(None, "centered", 2, False, 10) == "▼ centere…"

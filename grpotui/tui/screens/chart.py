@@ -6,12 +6,11 @@ The x range zooms (+ -, the mouse wheel) and pans (← →); while following, th
 the latest point, so new points stay in view; a pan to the left stops following, and 0 (the whole
 run) or End (the same zoom at the latest point) follows again, as does a pan back to the end.
 The metric's full name (it may be long: it comes from a file) heads the screen, as content, over a
-legend: each run's name in its colour, as the grid's legend shows them (a hidden run dim, "(hidden)").
+legend: each run's name in its colour, as the grid's legend shows them (a hidden run dim,
+"(hidden)").
 """
 
 from __future__ import annotations
-
-import math
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,29 +19,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from grpotui.tui import text
-from grpotui.tui.widgets.curves import fmt_value
+from grpotui.tui.widgets.charts import fmt_x
 from grpotui.tui.widgets.plot import SafePlot
 
 ZOOM = 2.0      # each + halves the x range shown, each - doubles it
 PAN = 0.25      # each arrow moves the range by this share of its width
 REDRAW_HZ = 4   # live redraws per second, at most
 MIN_SPAN = 1e-9
-
-
-def fmt_x(v: float) -> str:
-    """A step or a time on the x axis as the title shows it: a whole number as an integer with
-    thousands separators (1000 → "1,000"), a huge one short (1,234,567 → "1.2M", then "G"), else
-    3 significant digits ("12.5"; "1.23e-05" when tiny)."""
-    if not math.isfinite(v):
-        return str(v)
-    a = abs(v)
-    if a >= 1e9:
-        return f"{v / 1e9:.1f}G"
-    if a >= 1e6:
-        return f"{v / 1e6:.1f}M"
-    if v.is_integer() or a >= 1000:
-        return f"{v:,.0f}"
-    return fmt_value(v)
 
 
 class ChartScreen(Screen[None]):

@@ -218,7 +218,8 @@ def table_rows(runs: list[RunSummary], metrics: list[str], sort: Sort = Sort(),
     setting `group_by` (None or "" for none) under a heading row per group that has a matching
     run ("▼ key = value · n runs", "▶" when its row key is in `collapsed`: its runs are not
     listed; "▼ value · n runs" in every heading where one would be wider than the run names, and
-    cut with … to their width, HEADING_CELLS at least). A sort column that is not in the table sorts by name, A to Z."""
+    cut with … to their width, HEADING_CELLS at least). A sort column that is not in the table
+    sorts by name, A to Z."""
     if sort.column not in column_keys(metrics):
         sort = Sort()
     blank = ("",) * (1 + 3 * len(metrics))

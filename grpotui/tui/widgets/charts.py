@@ -50,6 +50,7 @@ TITLE_MARGIN = 12  # plotext centres a title over the canvas, right of the y lab
 LEGEND_LINES = 2   # lines of run names in the legend; the rest are counted ("+27 more")
 FRAME_BUDGET = 0.02  # seconds of chart renders a flush (10 a second) may cause for new points
 FAMILY_STEPS = [0.4, 0.0, 0.8, 0.2, 0.6, 1.0]   # a member's lightness, 0 to 1
+MOST_TICKS = 10    # round ticks on an x axis, at most
 
 
 def colour(i: int) -> RGB:
@@ -106,6 +107,45 @@ def middle_cut(s: str, cells: int) -> str:
         tail.append(ch)
         used += w
     return head + "".join(reversed(tail))
+
+
+def fmt_x(v: float) -> str:
+    """A step or a time on the x axis (a tick, the full-screen chart's title): a whole number as
+    an integer with thousands separators (1000 → "1,000"), a huge one short (1,234,567 → "1.2M",
+    then "G", then "1.0e+12"), else 3 significant digits ("12.5"; "1.2e-05" when tiny)."""
+    a = abs(v)
+    if not math.isfinite(v) or a >= 1e12:
+        return fmt_value(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.1f}G"
+    if a >= 1e6:
+        return f"{v / 1e6:.1f}M"
+    if v.is_integer() or a >= 1000:
+        return f"{v:,.0f}"
+    return fmt_value(v)
+
+
+def nice_ticks(lo: float, hi: float, most: int) -> list[float]:
+    """Round values for an axis from lo to hi: multiples of 1, 2, 2.5 or 5 times a power of ten,
+    at most `most` steps apart over the range ([] where there is no range, or an absurd one: an
+    end beyond ±1e15, where plotext's own ticks are left)."""
+    raw = (hi - lo) / most if most >= 1 else math.nan
+    if not (math.isfinite(raw) and raw > 0 and max(abs(lo), abs(hi)) <= 1e15):
+        return []
+    exponent = math.floor(math.log10(raw))
+    m = next(m for m in (1, 2, 2.5, 5, 10) if m * 10.0 ** exponent >= raw * (1 - 1e-9))
+    step = m * 10.0 ** exponent
+    if not (math.isfinite(step) and step > 0 and math.isfinite(lo / step)):
+        return []
+    digits = max(0, -math.floor(math.log10(step)) + (1 if m == 2.5 else 0))
+    first = math.ceil(lo / step - 1e-9)
+    ticks = []
+    for k in range(first, first + most + 2):
+        t = round(k * step, digits)
+        if t > hi + step * 1e-9:
+            break
+        ticks.append(float(t))
+    return ticks
 
 
 class RunData:
@@ -448,6 +488,7 @@ class RunCharts(Vertical):
         order = [i for i in range(len(self.runs)) if i != self.selected] + \
             [i for i in range(len(self.runs)) if i == self.selected]   # the selected run on top
         positive = False
+        x_lo, x_hi = math.inf, -math.inf   # the x range drawn, for round ticks
         for i in order:
             r = self.runs[i]
             if not r.visible:
@@ -456,6 +497,7 @@ class RunCharts(Vertical):
             rgb = self.colour_of(i)
             if xs:
                 plt.plot(xs, ys, color=rgb, marker="dot" if self.marked(i) else "braille")
+                x_lo, x_hi = min(x_lo, min(xs)), max(x_hi, max(xs))
                 positive = positive or any(y > 0 for y in ys)
             s = r.series.get(metric)
             if s is not None and s.latest is not None:
@@ -466,6 +508,17 @@ class RunCharts(Vertical):
                     plt.vline(at, color=rgb)
         if window is not None:
             plt.xlim(*window)
+            x_lo, x_hi = window
+        # round ticks (250, 500, 750, not plotext's 250.8, 500.5), as many as the labels leave room
+        # for (the canvas is about 8 cells narrower than the chart: the y labels)
+        if x_lo < x_hi:
+            label = len(fmt_x(max(abs(x_lo), abs(x_hi)))) + 1
+            ticks = nice_ticks(x_lo, x_hi, min(MOST_TICKS, max(2, (width - 8) // label)))
+        else:
+            ticks = []
+        labels = [fmt_x(t) for t in ticks]
+        if len(ticks) >= 2 and len(set(labels)) == len(labels):   # (else plotext's own)
+            plt.xticks(ticks, labels)
         if log:
             if positive:
                 plt.yscale("log")
