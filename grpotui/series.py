@@ -69,6 +69,13 @@ class Series:
             self.low = y
         if self.high is None or y > self.high:
             self.high = y
+        if self.stride == 1:      # not yet thinned: the point as it is (most points of a file)
+            self.steps.append(x)
+            self.times.append(t if t is not None else math.nan)
+            self.values.append(y)
+            if len(self.values) >= self.cap:
+                self._halve()
+            return
         self._acc.append((x, t if t is not None else math.nan, y))
         if len(self._acc) < self.stride:
             return
@@ -77,10 +84,14 @@ class Series:
         self.values.append(mean([a[2] for a in self._acc]))
         self._acc = []
         if len(self.values) >= self.cap:
-            for name in ("steps", "times", "values"):
-                v = getattr(self, name)
-                setattr(self, name, [mean([a, b]) for a, b in zip(v[::2], v[1::2])])
-            self.stride *= 2
+            self._halve()
+
+    def _halve(self) -> None:
+        """Full: average neighbouring points in pairs; later points come `stride` at a time."""
+        for name in ("steps", "times", "values"):
+            v = getattr(self, name)
+            setattr(self, name, [mean([a, b]) for a, b in zip(v[::2], v[1::2])])
+        self.stride *= 2
 
     def xy(self, x: str = "step") -> tuple[list[float], list[float]]:
         """The points to draw (x is "step" or "time"; points without a time are left out)."""
@@ -91,6 +102,8 @@ class Series:
 
 def finite(v) -> float | None:
     """`v` as a finite float, or None where it is not a finite int or float (bools are not)."""
+    if type(v) is float:      # the common case, first
+        return v if math.isfinite(v) else None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     try:
