@@ -248,14 +248,7 @@ class Watching:
             self.notify("Only one run is being watched: give watch more files or a folder.")
             return
         later = [i for i in known if i > self.selected]
-        self.selected = later[0] if later else known[0]
-        self._charts().select(self.selected)
-        self._select_system()
-        self._show_run()
-        if not self._covered():   # (else the redraw tick shows them on return)
-            self._show_groups()
-            self._plot()
-        self.show_watch_status()
+        self.select_run(later[0] if later else known[0])
 
     def action_toggle_run(self) -> None:
         charts = self._charts()
@@ -365,17 +358,14 @@ class Watching:
         if self.get_screen("runs") not in self.screen_stack:
             self.push_screen("runs")
 
-    def _select_system(self) -> None:
-        panel = self._system_panel()
-        if panel is not None:    # the system panel follows the selected run at once
-            panel.select(self.selected)
-
     def select_run(self, index: int) -> None:
-        """Make a run the selected one (enter on the run table's row), as c does."""
+        """Make a run the selected one: c (the next run), and enter on the run table's row."""
         if index < len(self.runs) and self.runs[index]:
             self.selected = index
             self._charts().select(index)
-            self._select_system()
+            panel = self._system_panel()
+            if panel is not None:    # the system panel follows the selected run at once
+                panel.select(index)
             self._show_run()
             if not self._covered():   # (else the redraw tick shows them on return)
                 self._show_groups()
