@@ -1,6 +1,7 @@
 """tests/trl need the TRL extra; say so plainly instead of failing on an import deep inside a test.
 The main TRL run (a few real GRPOTrainer steps) is made once and shared by the modules that read it."""
 
+import logging
 import os
 
 import pytest
@@ -27,3 +28,22 @@ def run(tmp_path_factory):
     return grpo_run(tmp_path_factory.mktemp("main"),
                     reward_funcs=[position_match_reward, exact_match_reward],
                     reward_weights=[1.0, 0.5], beta=0.04, commands={3: COMMAND})
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture()
+def warnings_logged():
+    """The messages of the warnings grpotui logs during a test."""
+    handler = Collect()
+    logger = logging.getLogger("grpotui")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)

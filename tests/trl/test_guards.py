@@ -16,25 +16,8 @@ from grpotui import steering
 from grpotui.integrations.sorting import exact_match_reward, position_match_reward
 from grpotui.integrations.trl import GrpotuiCallback
 from grpotui.metrics import MetricsWriter
+from tests.trl import conftest
 from tests.trl.runs import grpo_run
-
-
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture()
-def warnings_logged():
-    handler = Collect()
-    logger = logging.getLogger("grpotui")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +25,7 @@ def broken(tmp_path_factory):
     """4 steps with the groups record, the step-2 record and every command's application failing;
     a learning-rate change is due at step 2 and a beta change at step 3."""
     mp = pytest.MonkeyPatch()
-    handler = Collect()
+    handler = conftest.Collect()
     logging.getLogger("grpotui").addHandler(handler)
     step_record = GrpotuiCallback._step_record
 

@@ -5,7 +5,6 @@ warning, and training goes on."""
 from __future__ import annotations
 
 import copy
-import logging
 from types import SimpleNamespace
 
 import pytest
@@ -15,24 +14,6 @@ from grpotui.sysmetrics import SystemRecords
 
 BASE = {"system/cpu_percent", "system/memory_mb", "system/memory_percent"}
 GPU = {"system/gpu_utilization", "system/gpu_memory_mb"}
-
-
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture()
-def warnings_logged():
-    handler = Collect()
-    logger = logging.getLogger("grpotui")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def test_the_run_ends_with_a_system_record_of_its_process(run):
